@@ -1,0 +1,89 @@
+"""The Lambda entry point of the Threads API (API Gateway HTTP API, payload format 2.0)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+
+from threads_api import errors
+from threads_api.body import as_json_text_event, read_json_body
+from threads_api.errors import ApiError
+from threads_api.routes import DEFAULT_PROJECT, router
+from threads_api.store import MetadataLimitExceeded, StorageUnavailable, ThreadNotFound
+from threads_api.validation import first_error
+
+logger = Logger()
+app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=read_json_body)
+app.include_router(router)
+
+
+def _error_response(error: ApiError) -> Response:
+    return Response(
+        status_code=error.status,
+        content_type=content_types.APPLICATION_JSON,
+        body=error.envelope(),
+        headers=error.headers,
+    )
+
+
+@app.exception_handler(ApiError)
+def _api_error(error: ApiError) -> Response:
+    return _error_response(error)
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_request(error: RequestValidationError) -> Response:
+    return _error_response(first_error(error.errors(), app.current_event.json_body))
+
+
+@app.exception_handler(ThreadNotFound)
+def _thread_not_found(error: ThreadNotFound) -> Response:
+    return _error_response(errors.thread_not_found(error.args[0]))
+
+
+@app.exception_handler(MetadataLimitExceeded)
+def _too_many_pairs(error: MetadataLimitExceeded) -> Response:
+    return _error_response(errors.too_many_metadata_pairs(error.count))
+
+
+@app.exception_handler(StorageUnavailable)
+def _storage_unavailable(error: StorageUnavailable) -> Response:
+    logger.warning("storage unavailable", reason=str(error))
+    return _error_response(errors.storage_unavailable())
+
+
+@app.exception_handler(Exception)
+def _unexpected(error: Exception) -> Response:
+    logger.exception("unexpected error")
+    return _error_response(errors.internal_error())
+
+
+@app.not_found
+def _unknown_route(_: NotFoundError) -> Response:
+    event = app.current_event
+    return _error_response(errors.invalid_url(event.request_context.http.method, event.raw_path))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request_id = (event.get("requestContext") or {}).get("requestId") or context.aws_request_id
+    try:
+        app.append_context(project=DEFAULT_PROJECT)
+        response = app.resolve(as_json_text_event(event), context)
+    except Exception:  # the event itself could not be handled: still the contract's envelope
+        logger.exception("request could not be resolved")
+        error = errors.internal_error()
+        response = {
+            "statusCode": error.status,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": json.dumps(error.envelope()),
+            "isBase64Encoded": False,
+        }
+    response.setdefault("headers", {})["x-request-id"] = request_id
+    return response

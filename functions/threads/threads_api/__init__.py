@@ -1,0 +1,1 @@
+"""The Threads API: an OpenAI-compatible home for Assistants threads."""

@@ -1,0 +1,86 @@
+"""Reading a request body: bytes in, a JSON value (or the reason there is none) out.
+
+The API reads every body as JSON, whatever its declared content type or transfer encoding. What cannot be
+read is not an exception here: it becomes an `UnreadableBody` value that the body models reject, so that
+the problem is reported among the other validation errors, in the contract's order.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic_core import PydanticCustomError
+
+from .errors import MAX_BODY_BYTES
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableBody:
+    reason: str  # "body_too_large" or "json_invalid", the validation error type it becomes
+    size: int = 0
+
+
+def as_json_text_event(event: dict) -> dict:
+    """A copy of an API Gateway v2 event whose body is plain text, declared as JSON.
+
+    Bytes that are not UTF-8 are kept as surrogate escapes, so the body reader can still count them and
+    then refuse them as invalid JSON.
+    """
+    headers = {name: value for name, value in (event.get("headers") or {}).items() if name.lower() != "content-type"}
+    headers["content-type"] = "application/json"
+    body = event.get("body")
+    if event.get("isBase64Encoded") and body:
+        try:
+            body = base64.b64decode(body, validate=True).decode("utf-8", "surrogateescape")
+        except (binascii.Error, ValueError):
+            body = "\udcff"  # not base64 at all: a body no JSON reader accepts
+    return {**event, "headers": headers, "body": body, "isBase64Encoded": False}
+
+
+def read_json_body(text: str) -> Any:
+    """Parse a request body; None for an empty one. Used as Powertools' JSON body deserializer."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return UnreadableBody("json_invalid")
+    if len(raw) > MAX_BODY_BYTES:
+        return UnreadableBody("body_too_large", len(raw))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return UnreadableBody("json_invalid")
+    if not text.strip():
+        return None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse
+        return UnreadableBody("json_invalid")
+    if _SURROGATE_ESCAPE.search(text) and not _is_unicode_text(value):
+        return UnreadableBody("json_invalid")  # a lone surrogate escape is no Unicode text
+    return value
+
+
+def refuse_unreadable(value: Any) -> Any:
+    """Pydantic before-validator for body parameters: turns an `UnreadableBody` into its validation error."""
+    if isinstance(value, UnreadableBody):
+        raise PydanticCustomError(value.reason, "the request body could not be read", {"size": value.size})
+    return value
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _is_unicode_text(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

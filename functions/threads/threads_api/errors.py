@@ -1,0 +1,183 @@
+"""Every error the API answers with, and the contract's exact texts.
+
+This is the one module that holds the wording of ../shared/spec/threads-contract.md's error table.
+Each error is an `ApiError`; the HTTP layer turns it into the OpenAI error envelope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_BODY_BYTES = 1_048_576
+
+
+@dataclass(slots=True)
+class ApiError(Exception):
+    status: int
+    message: str
+    param: str | None = None
+    code: str | None = None
+    type: str = "invalid_request_error"
+    headers: dict[str, str] | None = None
+
+    def envelope(self) -> dict:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+def json_kind(value: object) -> str:
+    """How the contract names the JSON type of a value: 'a string', 'an integer', ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def invalid_url(method: str, path: str) -> ApiError:
+    return ApiError(404, f"Invalid URL ({method} {path})")
+
+
+def thread_not_found(thread_id: str) -> ApiError:
+    return ApiError(404, f"No thread found with id '{thread_id}'.")
+
+
+def invalid_thread_id(thread_id: str) -> ApiError:
+    return ApiError(
+        400,
+        f"Invalid 'thread_id': '{thread_id}'. Expected an ID that begins with 'thread'.",
+        param="thread_id",
+        code="invalid_value",
+    )
+
+
+def unknown_parameter(path: str) -> ApiError:
+    return ApiError(400, f"Unknown parameter: '{path}'.", param=path, code="unknown_parameter")
+
+
+def unsupported_parameter(path: str, reason: str) -> ApiError:
+    return ApiError(400, f"Unsupported parameter: '{path}'. {reason}", param=path, code="unsupported_parameter")
+
+
+def invalid_type(path: str, expected: str, got: object) -> ApiError:
+    return ApiError(
+        400,
+        f"Invalid type for '{path}': expected {expected}, but got {json_kind(got)} instead.",
+        param=path,
+        code="invalid_type",
+    )
+
+
+def body_not_an_object(got: object) -> ApiError:
+    return ApiError(
+        400,
+        f"Invalid type for 'body': expected an object, but got {json_kind(got)} instead.",
+        code="invalid_type",
+    )
+
+
+def too_many_metadata_pairs(count: int) -> ApiError:
+    return ApiError(
+        400,
+        "Invalid 'metadata': too many properties. Expected an object with at most 16 properties, "
+        f"but got an object with {count} properties instead.",
+        param="metadata",
+        code="object_above_max_properties",
+    )
+
+
+def metadata_key_too_long(key: str, limit: int) -> ApiError:
+    return ApiError(
+        400,
+        f"Invalid property name in 'metadata': '{key}' is too long. Expected a string with maximum length "
+        f"{limit}, but got a string with length {len(key)} instead.",
+        param=f"metadata.{key}",
+        code="property_name_above_max_length",
+    )
+
+
+def metadata_key_empty() -> ApiError:
+    return ApiError(
+        400,
+        "Invalid property name in 'metadata': property names must not be empty.",
+        param="metadata",
+        code="invalid_value",
+    )
+
+
+def string_too_long(path: str, limit: int, length: int) -> ApiError:
+    return ApiError(
+        400,
+        f"Invalid '{path}': string too long. Expected a string with maximum length {limit}, "
+        f"but got a string with length {length} instead.",
+        param=path,
+        code="string_above_max_length",
+    )
+
+
+def empty_string(path: str) -> ApiError:
+    return ApiError(
+        400,
+        f"Invalid '{path}': empty string. Expected a string with minimum length 1, but got an empty string instead.",
+        param=path,
+        code="empty_string",
+    )
+
+
+def array_too_long(path: str, limit: int, length: int) -> ApiError:
+    return ApiError(
+        400,
+        f"Invalid '{path}': array too long. Expected an array with maximum length {limit}, "
+        f"but got an array with length {length} instead.",
+        param=path,
+        code="array_above_max_length",
+    )
+
+
+def invalid_json() -> ApiError:
+    return ApiError(
+        400,
+        "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
+        "HTTP library correctly. The API expects a JSON payload, but what was sent was not valid JSON.)",
+    )
+
+
+def body_too_large(size: int) -> ApiError:
+    return ApiError(
+        413,
+        f"Request body too large: {size} bytes. The limit is {MAX_BODY_BYTES} bytes.",
+        code="request_too_large",
+    )
+
+
+def invalid_beta() -> ApiError:
+    return ApiError(
+        400,
+        "The v1 Assistants API has been deprecated. Please try again by setting the header "
+        "'OpenAI-Beta: assistants=v2'.",
+        code="invalid_beta",
+    )
+
+
+def storage_unavailable(retry_after_seconds: int = 1) -> ApiError:
+    return ApiError(
+        503,
+        "The service is temporarily unable to store or read threads. Please retry your request shortly.",
+        type="server_error",
+        headers={"Retry-After": str(retry_after_seconds)},
+    )
+
+
+def internal_error() -> ApiError:
+    return ApiError(
+        500,
+        "The server had an error while processing your request. Sorry about that!",
+        type="server_error",
+    )

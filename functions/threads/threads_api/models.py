@@ -1,0 +1,102 @@
+"""Request and response shapes, as pydantic models.
+
+Request models are what Powertools validates each body against; `validation.py` turns their errors into
+the contract's messages. Response models describe the wire objects in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
+
+MAX_METADATA_PAIRS = 16
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+MetadataValue = Annotated[str, StringConstraints(max_length=512)]
+ResourceId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+FileIds = Annotated[list[ResourceId], Field(max_length=20)]
+VectorStoreIds = Annotated[list[ResourceId], Field(max_length=1)]
+# Each tool holds one list of ids; a tool is shown on a thread only while it holds that list.
+TOOL_ID_LISTS = {"code_interpreter": "file_ids", "file_search": "vector_store_ids"}
+
+
+def _unsupported_unless_empty(value: list[Any] | None) -> list[Any] | None:
+    if value:
+        raise PydanticCustomError("unsupported_parameter", "not supported")
+    return value
+
+
+NotSupported = Annotated[list[Any] | None, AfterValidator(_unsupported_unless_empty)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CodeInterpreterResources(_Body):
+    file_ids: FileIds | None = None
+
+
+class FileSearchResources(_Body):
+    vector_store_ids: VectorStoreIds | None = None
+
+
+class FileSearchCreateResources(FileSearchResources):
+    vector_stores: NotSupported = Field(default=None, description="Not supported; only an empty list is accepted.")
+
+
+class ToolResourcesPatch(_Body):
+    code_interpreter: CodeInterpreterResources | None = None
+    file_search: FileSearchResources | None = None
+
+
+class ToolResourcesCreate(_Body):
+    code_interpreter: CodeInterpreterResources | None = None
+    file_search: FileSearchCreateResources | None = None
+
+
+class CreateThreadRequest(_Body):
+    messages: NotSupported = Field(default=None, description="Not supported yet; only an empty list is accepted.")
+    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=MAX_METADATA_PAIRS)] | None = None
+    tool_resources: ToolResourcesCreate | None = None
+
+
+class ModifyThreadRequest(_Body):
+    """A JSON Merge Patch of the thread: a `null` removes a key, a tool or a list."""
+
+    metadata: dict[MetadataKey, MetadataValue | None] | None = None
+    tool_resources: ToolResourcesPatch | None = None
+
+
+# Wire objects (responses).
+
+
+class ToolResourcesObject(BaseModel):
+    code_interpreter: CodeInterpreterResources | None = None
+    file_search: FileSearchResources | None = None
+
+
+class ThreadObject(BaseModel):
+    id: str
+    object: Literal["thread"]
+    created_at: int
+    metadata: dict[str, str]
+    tool_resources: ToolResourcesObject
+
+
+class DeletedThreadObject(BaseModel):
+    id: str
+    object: Literal["thread.deleted"]
+    deleted: Literal[True]
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail

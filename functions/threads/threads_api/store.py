@@ -1,0 +1,250 @@
+"""ThreadStore: the only code that talks to DynamoDB.
+
+One item per thread, keyed by `thread_id`, holding `project`, `created_at`, `version`, `metadata` and
+`tool_resources`. Every read, update and delete is conditioned on the caller's project, so a thread of
+another project is indistinguishable from a missing one. No call here scans the table.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .models import MAX_METADATA_PAIRS
+from .patch import ThreadPatch
+from .thread import Thread, is_issued_thread_id, new_thread_id
+
+_RETRYABLE = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "LimitExceededException",
+    }
+)
+# A patch of at most this many keys is written as per-key updates in one call; a larger one (it can only
+# be valid if most of it removes keys that are not there) is merged here and written whole.
+_LARGEST_PER_KEY_PATCH = 32
+_MERGE_ATTEMPTS = 5
+
+_serialize = TypeSerializer().serialize
+_deserialize = TypeDeserializer().deserialize
+
+
+class ThreadNotFound(Exception):
+    """No thread with that id in the caller's project."""
+
+
+class MetadataLimitExceeded(Exception):
+    def __init__(self, count: int):
+        super().__init__(count)
+        self.count = count
+
+
+class StorageUnavailable(Exception):
+    """DynamoDB throttled the call or could not be reached: the client should retry."""
+
+
+_NAMES = {"#id": "thread_id", "#project": "project", "#version": "version", "#md": "metadata", "#tr": "tool_resources"}
+_OWNED = "attribute_exists(#id) AND #project = :project"
+
+
+class ThreadStore:
+    def __init__(self, client: Any, table_name: str, max_metadata_pairs: int = MAX_METADATA_PAIRS):
+        self._client = client
+        self._table = table_name
+        self._max_pairs = max_metadata_pairs
+
+    def create(self, project: str, metadata: dict, tool_resources: dict) -> Thread:
+        thread = Thread(
+            id=new_thread_id(),
+            project=project,
+            created_at=int(time.time()),
+            metadata=metadata,
+            tool_resources=tool_resources,
+        )
+        self._call(
+            "put_item",
+            TableName=self._table,
+            Item=_to_item(thread),
+            # 143 bits of randomness make a collision unheard of; the condition makes one harmless.
+            ConditionExpression="attribute_not_exists(#id)",
+            ExpressionAttributeNames={"#id": "thread_id"},
+        )
+        return thread
+
+    def get(self, project: str, thread_id: str) -> Thread:
+        if not is_issued_thread_id(thread_id):
+            raise ThreadNotFound(thread_id)
+        response = self._call("get_item", TableName=self._table, Key=_key(thread_id), ConsistentRead=True)
+        item = response.get("Item")
+        if item is None or item["project"]["S"] != project:
+            raise ThreadNotFound(thread_id)
+        return _from_item(item)
+
+    def update(self, project: str, thread_id: str, patch: ThreadPatch) -> Thread:
+        """Apply a non-empty patch: one conditional UpdateItem in the common case."""
+        if not is_issued_thread_id(thread_id):
+            raise ThreadNotFound(thread_id)
+        if len(patch.metadata_set) + len(patch.metadata_remove) > _LARGEST_PER_KEY_PATCH:
+            return self._merge_and_write(project, thread_id, patch)
+        expression, names, values = _update_expression(patch)
+        values[":project"] = {"S": project}
+        condition = _OWNED
+        if patch.metadata_set:
+            # Exact when every key set is new; otherwise the rare path below decides on the merged result.
+            condition += " AND size(#md) <= :room"
+            values[":room"] = {"N": str(self._max_pairs - len(patch.metadata_set))}
+        try:
+            response = self._call(
+                "update_item",
+                TableName=self._table,
+                Key=_key(thread_id),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except _ConditionFailed as failed:
+            stored = failed.item
+            if stored is None or stored["project"]["S"] != project:
+                raise ThreadNotFound(thread_id) from None
+            # The thread is near the limit: only the merged result can tell whether this patch fits.
+            return self._merge_and_write(project, thread_id, patch, _from_item(stored))
+        return _from_item(response["Attributes"])
+
+    def delete(self, project: str, thread_id: str) -> None:
+        if not is_issued_thread_id(thread_id):
+            raise ThreadNotFound(thread_id)
+        try:
+            self._call(
+                "delete_item",
+                TableName=self._table,
+                Key=_key(thread_id),
+                ConditionExpression=_OWNED,
+                ExpressionAttributeNames={"#id": "thread_id", "#project": "project"},
+                ExpressionAttributeValues={":project": {"S": project}},
+            )
+        except _ConditionFailed:
+            raise ThreadNotFound(thread_id) from None
+
+    def _merge_and_write(self, project: str, thread_id: str, patch: ThreadPatch, stored: Thread | None = None) -> Thread:
+        """Merge here and write the whole result, on condition the thread is still at the version merged."""
+        for _ in range(_MERGE_ATTEMPTS):
+            stored = stored or self.get(project, thread_id)
+            metadata, tool_resources = patch.apply(stored.metadata, stored.tool_resources)
+            if len(metadata) > self._max_pairs:
+                raise MetadataLimitExceeded(len(metadata))
+            try:
+                response = self._call(
+                    "update_item",
+                    TableName=self._table,
+                    Key=_key(thread_id),
+                    UpdateExpression="SET #md = :md, #tr = :tr, #version = #version + :one",
+                    ConditionExpression=_OWNED + " AND #version = :seen",
+                    ExpressionAttributeNames=_NAMES,
+                    ExpressionAttributeValues={
+                        ":md": _serialize(metadata),
+                        ":tr": _serialize(tool_resources),
+                        ":one": {"N": "1"},
+                        ":project": {"S": project},
+                        ":seen": {"N": str(stored.version)},
+                    },
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except _ConditionFailed as failed:
+                if failed.item is None or failed.item["project"]["S"] != project:
+                    raise ThreadNotFound(thread_id) from None
+                stored = _from_item(failed.item)  # changed meanwhile: merge again on what is there now
+                continue
+            return _from_item(response["Attributes"])
+        raise StorageUnavailable("the thread kept changing while a large patch was merged")
+
+    def _call(self, operation: str, **kwargs: Any) -> dict:
+        try:
+            return getattr(self._client, operation)(**kwargs)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code == "ConditionalCheckFailedException":
+                raise _ConditionFailed(error.response.get("Item")) from None
+            if code in _RETRYABLE:
+                raise StorageUnavailable(code) from error
+            raise
+        except BotoCoreError as error:
+            raise StorageUnavailable(type(error).__name__) from error
+
+
+class _ConditionFailed(Exception):
+    def __init__(self, item: dict | None):
+        super().__init__()
+        self.item = item
+
+
+def _key(thread_id: str) -> dict:
+    return {"thread_id": {"S": thread_id}}
+
+
+def _to_item(thread: Thread) -> dict:
+    return {
+        "thread_id": {"S": thread.id},
+        "project": {"S": thread.project},
+        "created_at": {"N": str(thread.created_at)},
+        "version": {"N": str(thread.version)},
+        "metadata": _serialize(thread.metadata),
+        "tool_resources": _serialize(thread.tool_resources),
+    }
+
+
+def _from_item(item: dict) -> Thread:
+    return Thread(
+        id=item["thread_id"]["S"],
+        project=item["project"]["S"],
+        created_at=int(item["created_at"]["N"]),
+        version=int(item["version"]["N"]),
+        metadata=_deserialize(item["metadata"]),
+        tool_resources=_deserialize(item["tool_resources"]),
+    )
+
+
+def _update_expression(patch: ThreadPatch) -> tuple[str, dict, dict]:
+    """SET and REMOVE clauses for a patch; every key is a placeholder, so any key text is safe."""
+    names = {"#id": "thread_id", "#project": "project", "#version": "version"}
+    if patch.metadata_set or patch.metadata_remove or patch.metadata_clear:
+        names["#md"] = "metadata"
+    if patch.tools_set or patch.tools_remove or patch.tools_clear:
+        names["#tr"] = "tool_resources"
+    values: dict[str, dict] = {":one": {"N": "1"}}
+    sets = ["#version = #version + :one"]
+    removes: list[str] = []
+    if patch.metadata_clear:
+        sets.append("#md = :md_empty")
+        values[":md_empty"] = {"M": {}}
+    for i, (key, value) in enumerate(patch.metadata_set.items()):
+        names[f"#m{i}"] = key
+        values[f":m{i}"] = {"S": value}
+        sets.append(f"#md.#m{i} = :m{i}")
+    for i, key in enumerate(sorted(patch.metadata_remove)):
+        names[f"#r{i}"] = key
+        removes.append(f"#md.#r{i}")
+    if patch.tools_clear:
+        sets.append("#tr = :tr_empty")
+        values[":tr_empty"] = {"M": {}}
+    for i, (tool, lists) in enumerate(patch.tools_set.items()):
+        names[f"#t{i}"] = tool
+        values[f":t{i}"] = _serialize(lists)
+        sets.append(f"#tr.#t{i} = :t{i}")
+    for i, tool in enumerate(sorted(patch.tools_remove)):
+        names[f"#u{i}"] = tool
+        removes.append(f"#tr.#u{i}")
+    expression = "SET " + ", ".join(sets)
+    if removes:
+        expression += " REMOVE " + ", ".join(removes)
+    return expression, names, values

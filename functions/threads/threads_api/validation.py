@@ -1,0 +1,101 @@
+"""The one translation from validation errors to the contract's errors.
+
+Powertools reports every problem it found in the path, headers and body; the contract reports one. The one
+chosen is the first in the contract's order of checks: beta header, body size, path id, body parse, then
+body fields in the order they stand in the document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import errors
+from .errors import ApiError
+
+_STAGE = {"header": 0, "body_too_large": 1, "path": 2, "json_invalid": 3, "body": 4}
+_ID_LISTS = frozenset({"file_ids", "vector_store_ids"})
+_KEY = "[key]"  # pydantic's marker for an error in a dict key
+_UNSUPPORTED = {
+    "messages": "Messages cannot be added to a thread by this service yet; create the thread without them.",
+    "tool_resources.file_search.vector_stores": "Vector stores cannot be created by this service; "
+    "give the ids of existing ones in 'vector_store_ids' instead.",
+}
+
+
+def first_error(validation_errors: list[dict[str, Any]], body: Any) -> ApiError:
+    """The contract's error for the first problem, in the contract's order."""
+    chosen = min(validation_errors, key=lambda error: _rank(error, body))
+    return _translate(chosen)
+
+
+def _rank(error: dict[str, Any], body: Any) -> tuple:
+    source, *loc = error["loc"]
+    stage = _STAGE.get(error["type"], _STAGE.get(source, len(_STAGE)))
+    return (stage, _document_position(body, loc))
+
+
+def _document_position(document: Any, loc: list) -> tuple[int, ...]:
+    """Where the element at `loc` stands in the document, as a sortable tuple (a prefix sorts first)."""
+    position: list[int] = []
+    node = document
+    for i, step in enumerate(loc):
+        if isinstance(node, dict) and step in node:
+            is_key = i + 1 < len(loc) and loc[i + 1] == _KEY
+            position += (list(node).index(step), 0 if is_key else 1)  # a key stands before its value
+            node = node[step]
+        elif isinstance(node, list) and isinstance(step, int) and step < len(node):
+            position.append(step)
+            node = node[step]
+        elif step != _KEY:
+            break
+    return tuple(position)
+
+
+def _path(loc: list) -> str:
+    text = ""
+    for step in loc:
+        if isinstance(step, int):
+            text += f"[{step}]"
+        elif step != _KEY:
+            text += f".{step}" if text else step
+    return text
+
+
+def _translate(error: dict[str, Any]) -> ApiError:
+    kind = error["type"]
+    source, *loc = error["loc"]
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    path = _path(loc)
+    if kind == "invalid_beta":
+        return errors.invalid_beta()
+    if kind == "body_too_large":
+        return errors.body_too_large(ctx["size"])
+    if source == "path":
+        return errors.invalid_thread_id(str(value))
+    if kind == "json_invalid":
+        return errors.invalid_json()
+    if kind == "extra_forbidden":
+        return errors.unknown_parameter(path)
+    if kind == "unsupported_parameter":
+        return errors.unsupported_parameter(path, _UNSUPPORTED.get(path, "It is not supported."))
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        if not path:
+            return errors.body_not_an_object(value)
+        return errors.invalid_type(path, "a metadata object" if path == "metadata" else "an object", value)
+    if kind == "list_type":
+        return errors.invalid_type(path, "an array of strings" if loc[-1] in _ID_LISTS else "an array", value)
+    if kind == "string_type":
+        return errors.invalid_type(path, "a string", value)
+    is_key = bool(loc) and loc[-1] == _KEY
+    if kind == "string_too_long":
+        if is_key:
+            return errors.metadata_key_too_long(str(value), ctx["max_length"])
+        return errors.string_too_long(path, ctx["max_length"], len(value))
+    if kind == "string_too_short":
+        return errors.metadata_key_empty() if is_key else errors.empty_string(path)
+    if kind == "too_long":
+        if path == "metadata":
+            return errors.too_many_metadata_pairs(ctx["actual_length"])
+        return errors.array_too_long(path, ctx["max_length"], ctx["actual_length"])
+    return ApiError(400, f"Invalid value for '{path or 'body'}'.", param=path or None, code="invalid_value")
