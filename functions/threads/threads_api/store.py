@@ -71,7 +71,7 @@ class ThreadStore:
         self._call(
             "put_item",
             TableName=self._table,
-            Item=_to_item(thread),
+            Item=to_item(thread),
             # 143 bits of randomness make a collision unheard of; the condition makes one harmless.
             ConditionExpression="attribute_not_exists(#id)",
             ExpressionAttributeNames={"#id": "thread_id"},
@@ -85,7 +85,7 @@ class ThreadStore:
         item = response.get("Item")
         if item is None or item["project"]["S"] != project:
             raise ThreadNotFound(thread_id)
-        return _from_item(item)
+        return from_item(item)
 
     def update(self, project: str, thread_id: str, patch: ThreadPatch) -> Thread:
         """Apply a non-empty patch: one conditional UpdateItem in the common case."""
@@ -117,8 +117,8 @@ class ThreadStore:
             if stored is None or stored["project"]["S"] != project:
                 raise ThreadNotFound(thread_id) from None
             # The thread is near the limit: only the merged result can tell whether this patch fits.
-            return self._merge_and_write(project, thread_id, patch, _from_item(stored))
-        return _from_item(response["Attributes"])
+            return self._merge_and_write(project, thread_id, patch, from_item(stored))
+        return from_item(response["Attributes"])
 
     def delete(self, project: str, thread_id: str) -> None:
         if not is_issued_thread_id(thread_id):
@@ -163,9 +163,9 @@ class ThreadStore:
             except _ConditionFailed as failed:
                 if failed.item is None or failed.item["project"]["S"] != project:
                     raise ThreadNotFound(thread_id) from None
-                stored = _from_item(failed.item)  # changed meanwhile: merge again on what is there now
+                stored = from_item(failed.item)  # changed meanwhile: merge again on what is there now
                 continue
-            return _from_item(response["Attributes"])
+            return from_item(response["Attributes"])
         raise StorageUnavailable("the thread kept changing while a large patch was merged")
 
     def _call(self, operation: str, **kwargs: Any) -> dict:
@@ -192,7 +192,8 @@ def _key(thread_id: str) -> dict:
     return {"thread_id": {"S": thread_id}}
 
 
-def _to_item(thread: Thread) -> dict:
+def to_item(thread: Thread) -> dict:
+    """The DynamoDB item a thread is stored as."""
     return {
         "thread_id": {"S": thread.id},
         "project": {"S": thread.project},
@@ -203,7 +204,7 @@ def _to_item(thread: Thread) -> dict:
     }
 
 
-def _from_item(item: dict) -> Thread:
+def from_item(item: dict) -> Thread:
     return Thread(
         id=item["thread_id"]["S"],
         project=item["project"]["S"],

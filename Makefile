@@ -1,0 +1,33 @@
+# The verbs of the project. `make help` lists them.
+.DEFAULT_GOAL := help
+UV ?= uv
+EVENT ?= events/modify-metadata.json
+export SAM_CLI_TELEMETRY = 0
+
+.PHONY: help setup invoke test lint openapi build deploy
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: ## Install the locked toolchain and dependencies (uv, then the project's virtual environment)
+	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
+	$(UV) sync --locked
+
+invoke: setup ## Replay one event through the Lambda entry point on the embedded DynamoDB: make invoke EVENT=events/create.json
+	@$(UV) run --locked python -m local.invoke $(EVENT)
+
+test: setup ## Run the whole test suite, then lint the template
+	$(UV) run --locked pytest
+	bash .ci/lint
+
+lint: setup ## sam validate --lint and cfn-lint on template.yaml
+	bash .ci/lint
+
+openapi: setup ## Write the OpenAPI document the code generates to functions/threads/openapi.json
+	$(UV) run --locked python -m local.openapi
+
+build: setup ## sam build (needs python3.13 on PATH)
+	$(UV) run --locked sam build
+
+deploy: build ## sam deploy --guided
+	$(UV) run --locked sam deploy --guided

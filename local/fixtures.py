@@ -1,0 +1,37 @@
+"""The fixture threads that `make invoke` and the sample events in events/ refer to."""
+
+from __future__ import annotations
+
+from threads_api.routes import DEFAULT_PROJECT
+from threads_api.store import to_item
+from threads_api.thread import ID_PREFIX, Thread
+
+
+def _fixture_id(name: str) -> str:
+    return ID_PREFIX + name.ljust(24, "0")
+
+
+CREATED_AT = 1764028800  # 2025-11-25T00:00:00Z
+
+BASIC = Thread(
+    id=_fixture_id("FixtureBasic"),
+    project=DEFAULT_PROJECT,
+    created_at=CREATED_AT,
+    metadata={"user": "alice", "topic": "billing"},
+    tool_resources={"code_interpreter": {"file_ids": ["file-abc123"]}},
+)
+FULL = Thread(
+    id=_fixture_id("FixtureFull"),
+    project=DEFAULT_PROJECT,
+    created_at=CREATED_AT,
+    metadata={f"key{i:02d}": f"value{i:02d}" for i in range(1, 17)},
+)
+EMPTY = Thread(id=_fixture_id("FixtureEmpty"), project=DEFAULT_PROJECT, created_at=CREATED_AT)
+
+FIXTURE_THREADS = (BASIC, FULL, EMPTY)
+UNKNOWN_ID = _fixture_id("NeverCreated")
+
+
+def seed_fixture_threads(client, table_name: str) -> None:
+    for thread in FIXTURE_THREADS:
+        client.put_item(TableName=table_name, Item=to_item(thread))

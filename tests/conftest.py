@@ -1,0 +1,47 @@
+"""Shared fixtures: the embedded DynamoDB table and a way to call the Lambda entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "threads")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ThreadsApi")
+
+
+@pytest.fixture
+def dynamodb():
+    """A fresh embedded threads table, seeded with the fixture threads; yields the boto3 client."""
+    from local.embedded import embedded_dynamodb
+
+    with embedded_dynamodb() as client:
+        yield client
+
+
+class Invoked:
+    """A Lambda proxy response, with its body parsed."""
+
+    def __init__(self, response: dict):
+        self.raw = response
+        self.status = response["statusCode"]
+        self.headers = {name.lower(): value for name, value in response.get("headers", {}).items()}
+        self.json = json.loads(response["body"]) if response.get("body") else None
+
+    def __repr__(self) -> str:
+        return f"Invoked({self.status}, {self.json})"
+
+
+@pytest.fixture
+def invoke(dynamodb):
+    """invoke(method, path, body=None, headers=None, ...) -> Invoked, through app.lambda_handler."""
+    import app
+    from local.events import LambdaContext, http_event
+
+    def call(method: str, path: str, body=None, headers=None, **kwargs) -> Invoked:
+        event = http_event(method, path, body, headers={"content-type": "application/json", **(headers or {})}, **kwargs)
+        return Invoked(app.lambda_handler(event, LambdaContext()))
+
+    return call
