@@ -1,0 +1,305 @@
+"""The Lambda entry point with real API Gateway v2 event shapes: envelope, headers, body reading, order of checks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import pytest
+from botocore.stub import Stubber
+
+from local.fixtures import BASIC, EMPTY, FULL, UNKNOWN_ID
+
+THREAD_ID = re.compile(r"thread_[A-Za-z0-9]{24}")
+INVALID_JSON = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
+    "HTTP library correctly. The API expects a JSON payload, but what was sent was not valid JSON.)"
+)
+
+
+def error_of(result) -> dict:
+    assert set(result.json) == {"error"}
+    assert set(result.json["error"]) == {"message", "type", "param", "code"}
+    return result.json["error"]
+
+
+def test_create_answers_the_thread_with_headers(invoke):
+    result = invoke("POST", "/v1/threads", {"metadata": {"a": "1"}})
+    assert result.status == 200
+    assert THREAD_ID.fullmatch(result.json["id"])
+    assert result.json["object"] == "thread"
+    assert type(result.json["created_at"]) is int
+    assert result.json["metadata"] == {"a": "1"} and result.json["tool_resources"] == {}
+    assert result.headers["content-type"] == "application/json"
+    assert result.headers["etag"] == '"1"'
+    assert result.headers["x-request-id"]
+
+
+def test_create_ids_are_unique_and_random(invoke):
+    ids = {invoke("POST", "/v1/threads").json["id"] for _ in range(50)}
+    assert len(ids) == 50
+
+
+def test_every_response_carries_the_api_gateway_request_id(invoke):
+    for method, path in [("GET", f"/v1/threads/{BASIC.id}"), ("GET", "/v1/nothing"), ("GET", f"/v1/threads/{UNKNOWN_ID}")]:
+        result = invoke(method, path, request_id="req-12345")
+        assert result.headers["x-request-id"] == "req-12345"
+        assert result.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("body", [None, "", "   \n\t ", "{}"])
+def test_empty_bodies_create_an_empty_thread(invoke, body):
+    result = invoke("POST", "/v1/threads", body)
+    assert result.status == 200
+    assert result.json["metadata"] == {} and result.json["tool_resources"] == {}
+
+
+@pytest.mark.parametrize("body", [None, "  ", "{}", '{"metadata": {}}', '{"tool_resources": {"code_interpreter": {}}}'])
+def test_modify_with_nothing_to_change_keeps_thread_and_version(invoke, body):
+    result = invoke("POST", f"/v1/threads/{BASIC.id}", body)
+    assert result.status == 200
+    assert result.json["metadata"] == BASIC.metadata
+    assert result.json["tool_resources"] == BASIC.tool_resources
+    assert result.headers["etag"] == '"1"'
+
+
+def test_base64_encoded_bodies_are_read(invoke):
+    body = {"metadata": {"snowman": "☃", "emoji": "🧵"}}
+    created = invoke("POST", "/v1/threads", json.dumps(body, ensure_ascii=False), base64_body=True)
+    assert created.status == 200 and created.json["metadata"] == body["metadata"]
+    modified = invoke("POST", f"/v1/threads/{created.json['id']}", {"metadata": {"snowman": None}}, base64_body=True)
+    assert modified.json["metadata"] == {"emoji": "🧵"}
+
+
+@pytest.mark.parametrize(
+    "body, base64_body",
+    [
+        (b"\xff\xfe{}", True),  # not UTF-8
+        ('{"metadata": {"a": "\\ud800"}}', False),  # a lone surrogate is no Unicode text
+        ("{bad", False),
+        ('{"metadata": {"a": NaN}}', False),
+        ("[" * 100_000 + "]" * 100_000, False),  # nested too deeply to parse
+        ('{"a": 1} x', False),
+    ],
+)
+def test_unreadable_bodies_are_invalid_json_and_change_nothing(invoke, body, base64_body):
+    result = invoke("POST", f"/v1/threads/{BASIC.id}", body, base64_body=base64_body)
+    assert result.status == 400
+    assert error_of(result) == {"message": INVALID_JSON, "type": "invalid_request_error", "param": None, "code": None}
+    assert invoke("GET", f"/v1/threads/{BASIC.id}").headers["etag"] == '"1"'
+
+
+@pytest.mark.parametrize("body, kind", [("[]", "an array"), ('"x"', "a string"), ("3", "an integer"), ("null", None)])
+def test_a_body_that_is_not_an_object(invoke, body, kind):
+    result = invoke("POST", "/v1/threads", body)
+    if kind is None:  # JSON null is taken as no body
+        assert result.status == 200
+        return
+    assert result.status == 400
+    assert error_of(result) == {
+        "message": f"Invalid type for 'body': expected an object, but got {kind} instead.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "invalid_type",
+    }
+
+
+def test_bodies_over_one_mebibyte_are_refused_with_their_size(invoke):
+    body = json.dumps({"metadata": {"a": "x" * 1_048_576}})
+    result = invoke("POST", f"/v1/threads/{BASIC.id}", body)
+    assert result.status == 413
+    assert error_of(result) == {
+        "message": f"Request body too large: {len(body)} bytes. The limit is 1048576 bytes.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "request_too_large",
+    }
+    exactly_at_limit = '{"metadata": {}}'.ljust(1_048_576)
+    assert invoke("POST", f"/v1/threads/{BASIC.id}", exactly_at_limit).status == 200
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+def test_every_body_is_read_as_json_whatever_its_content_type(invoke, content_type):
+    good = invoke("POST", f"/v1/threads/{BASIC.id}", {"metadata": {"k": "v"}}, headers={"content-type": content_type})
+    assert good.status == 200 and good.json["metadata"]["k"] == "v"
+    bad = invoke("POST", f"/v1/threads/{BASIC.id}", "a=1&b=2", headers={"content-type": content_type})
+    assert bad.status == 400 and error_of(bad)["message"] == INVALID_JSON
+
+
+def test_retrieve_accepts_a_json_content_type_and_no_body(invoke):
+    result = invoke("GET", f"/v1/threads/{BASIC.id}", None, headers={"content-type": "application/json"})
+    assert result.status == 200
+    assert result.json == {
+        "id": BASIC.id,
+        "object": "thread",
+        "created_at": BASIC.created_at,
+        "metadata": BASIC.metadata,
+        "tool_resources": BASIC.tool_resources,
+    }
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/v1/nothing"),
+        ("PUT", f"/v1/threads/{BASIC.id}"),
+        ("PATCH", "/v1/threads"),
+        ("GET", "/v1/threads"),
+        ("GET", "/"),
+        ("POST", f"/v1/threads/{BASIC.id}/runs"),
+        ("GET", "/v1/threads/a%2Fb/x"),
+        ("DELETE", "/v2/threads/thread_x"),
+    ],
+)
+def test_unknown_routes_answer_invalid_url(invoke, method, path):
+    result = invoke(method, path, "{bad")
+    assert result.status == 404
+    assert error_of(result) == {
+        "message": f"Invalid URL ({method} {path})",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+@pytest.mark.parametrize("thread_id", ["abc", "Thread_x", "run_123", "%74hread"])
+def test_ids_not_beginning_with_thread_are_invalid(invoke, method, thread_id):
+    result = invoke(method, f"/v1/threads/{thread_id}", "{}" if method == "POST" else None)
+    assert result.status == 400
+    assert error_of(result) == {
+        "message": f"Invalid 'thread_id': '{thread_id}'. Expected an ID that begins with 'thread'.",
+        "type": "invalid_request_error",
+        "param": "thread_id",
+        "code": "invalid_value",
+    }
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+@pytest.mark.parametrize("thread_id", [UNKNOWN_ID, "thread", "thread_" + "x" * 10_000, "thread_abc.def", "threadABC"])
+def test_unknown_threads_are_not_found(invoke, dynamodb, method, thread_id):
+    result = invoke(method, f"/v1/threads/{thread_id}", '{"metadata": {"a": "b"}}' if method == "POST" else None)
+    assert result.status == 404
+    assert error_of(result) == {
+        "message": f"No thread found with id '{thread_id}'.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    assert "Item" not in dynamodb.get_item(TableName="threads-local", Key={"thread_id": {"S": thread_id[:2048]}})
+
+
+@pytest.mark.parametrize(
+    "beta, status", [("assistants=v2", 200), ("assistants=v1", 400), ("assistants=v1, assistants=v2", 200), ("x=y", 200)]
+)
+def test_openai_beta_header(invoke, beta, status):
+    result = invoke("GET", f"/v1/threads/{BASIC.id}", headers={"OpenAI-Beta": beta})
+    assert result.status == status
+    if status == 400:
+        assert error_of(result) == {
+            "message": "The v1 Assistants API has been deprecated. Please try again by setting the header "
+            "'OpenAI-Beta: assistants=v2'.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_beta",
+        }
+
+
+def test_order_of_checks(invoke):
+    v1 = {"openai-beta": "assistants=v1"}
+    huge = "x" * 1_048_577
+    # beta header, then body size, then path id, then body parse, then body fields, then existence, then the count
+    assert error_of(invoke("POST", "/v1/threads/bad", huge, headers=v1))["code"] == "invalid_beta"
+    assert error_of(invoke("POST", "/v1/threads/bad", huge))["code"] == "request_too_large"
+    assert error_of(invoke("POST", "/v1/threads/bad", "{bad"))["code"] == "invalid_value"
+    assert error_of(invoke("POST", f"/v1/threads/{UNKNOWN_ID}", "{bad"))["message"] == INVALID_JSON
+    assert error_of(invoke("POST", f"/v1/threads/{UNKNOWN_ID}", {"nope": 1}))["code"] == "unknown_parameter"
+    seventeen = {"metadata": {f"n{i}": "v" for i in range(17)}}
+    assert invoke("POST", f"/v1/threads/{UNKNOWN_ID}", seventeen).status == 404
+    assert error_of(invoke("POST", f"/v1/threads/{EMPTY.id}", seventeen))["code"] == "object_above_max_properties"
+    # unknown routes come before everything but authentication
+    assert error_of(invoke("POST", "/v1/nothing", huge, headers=v1))["message"] == "Invalid URL (POST /v1/nothing)"
+
+
+def test_modify_merges_and_answers_the_whole_thread(invoke):
+    result = invoke(
+        "POST",
+        f"/v1/threads/{BASIC.id}",
+        {"metadata": {"topic": "refunds", "user": None, "new": "yes"}, "tool_resources": {"file_search": {"vector_store_ids": ["vs_1"]}}},
+    )
+    assert result.status == 200
+    assert result.json["metadata"] == {"topic": "refunds", "new": "yes"}
+    assert result.json["tool_resources"] == {
+        "code_interpreter": {"file_ids": ["file-abc123"]},
+        "file_search": {"vector_store_ids": ["vs_1"]},
+    }
+    assert result.headers["etag"] == '"2"'
+    assert invoke("GET", f"/v1/threads/{BASIC.id}").json == result.json
+
+
+def test_modify_nulls_remove_everything_they_name(invoke):
+    result = invoke("POST", f"/v1/threads/{BASIC.id}", {"metadata": None, "tool_resources": None})
+    assert (result.json["metadata"], result.json["tool_resources"]) == ({}, {})
+    again = invoke("POST", f"/v1/threads/{BASIC.id}", {"metadata": {"a": "b"}, "tool_resources": {"code_interpreter": {"file_ids": []}}})
+    assert again.json["tool_resources"] == {"code_interpreter": {"file_ids": []}}
+    removed = invoke("POST", f"/v1/threads/{BASIC.id}", {"tool_resources": {"code_interpreter": {"file_ids": None}}})
+    assert removed.json["tool_resources"] == {} and removed.json["metadata"] == {"a": "b"}
+    assert removed.headers["etag"] == '"4"'
+
+
+def test_the_sixteen_pair_limit_counts_the_merged_result(invoke):
+    assert invoke("POST", f"/v1/threads/{FULL.id}", {"metadata": {"key01": "changed"}}).status == 200
+    swapped = invoke("POST", f"/v1/threads/{FULL.id}", {"metadata": {"key02": None, "fresh": "v"}})
+    assert swapped.status == 200 and len(swapped.json["metadata"]) == 16
+    refused = invoke("POST", f"/v1/threads/{FULL.id}", {"metadata": {"another": "v"}})
+    assert refused.status == 400
+    assert error_of(refused)["message"] == (
+        "Invalid 'metadata': too many properties. Expected an object with at most 16 properties, "
+        "but got an object with 17 properties instead."
+    )
+    assert invoke("GET", f"/v1/threads/{FULL.id}").json == swapped.json
+
+
+def test_delete_then_everything_is_not_found(invoke):
+    deleted = invoke("DELETE", f"/v1/threads/{BASIC.id}")
+    assert deleted.status == 200
+    assert deleted.json == {"id": BASIC.id, "object": "thread.deleted", "deleted": True}
+    for method in ("GET", "POST", "DELETE"):
+        assert invoke(method, f"/v1/threads/{BASIC.id}", "{}" if method == "POST" else None).status == 404
+
+
+def test_storage_throttling_answers_503_with_retry_after(invoke):
+    from threads_api.routes import thread_store
+
+    store = thread_store()
+    with Stubber(store._client) as stubber:
+        stubber.add_client_error("get_item", service_error_code="ProvisionedThroughputExceededException", http_status_code=400)
+        result = invoke("GET", f"/v1/threads/{BASIC.id}")
+    assert result.status == 503
+    assert result.headers["retry-after"] == "1"
+    error = error_of(result)
+    assert error["type"] == "server_error" and error["param"] is None and error["code"] is None
+
+
+def test_unexpected_errors_answer_a_generic_500_without_internals(invoke):
+    import app
+    from threads_api.routes import thread_store
+
+    records: list[str] = []
+    collector = logging.Handler()
+    collector.emit = lambda record: records.append(app.logger.registered_formatter.format(record))
+    app.logger.addHandler(collector)
+
+    store = thread_store()
+    with Stubber(store._client) as stubber:
+        stubber.add_client_error("update_item", service_error_code="ValidationException", service_message="secret detail")
+        result = invoke("POST", f"/v1/threads/{BASIC.id}", {"metadata": {"a": "b"}})
+    assert result.status == 500
+    error = error_of(result)
+    assert error["type"] == "server_error" and error["code"] is None
+    assert "secret detail" not in result.raw["body"] and "Traceback" not in result.raw["body"]
+    app.logger.removeHandler(collector)
+    logged = [json.loads(line) for line in records]  # the full error is in the log, with the request id
+    assert any("secret detail" in entry.get("exception", "") and entry.get("correlation_id") for entry in logged)
+    assert invoke("GET", f"/v1/threads/{BASIC.id}").json["metadata"] == BASIC.metadata

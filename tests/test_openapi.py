@@ -1,0 +1,47 @@
+"""The checked-in OpenAPI document is the one the code generates, and it tells the truth about errors."""
+
+from __future__ import annotations
+
+import pathlib
+import tomllib
+
+from local.openapi import DOCUMENT_PATH, openapi_document, render
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_checked_in_document_matches_the_code():
+    assert DOCUMENT_PATH.read_text(encoding="utf-8") == render(openapi_document()), (
+        "functions/threads/openapi.json is stale: run `make openapi` and commit it"
+    )
+
+
+def test_document_describes_the_real_error_responses():
+    document = openapi_document()
+    operations = {
+        (method.upper(), path): operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+    assert set(operations) == {
+        ("POST", "/v1/threads"),
+        ("GET", "/v1/threads/{thread_id}"),
+        ("POST", "/v1/threads/{thread_id}"),
+        ("DELETE", "/v1/threads/{thread_id}"),
+    }
+    error_ref = {"$ref": "#/components/schemas/ErrorResponse"}
+    for (method, path), operation in operations.items():
+        responses = operation["responses"]
+        assert "422" not in responses
+        assert responses["400"]["content"]["application/json"]["schema"] == error_ref
+        if path.endswith("{thread_id}"):
+            assert responses["404"]["content"]["application/json"]["schema"] == error_ref
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert document["components"]["schemas"]["ErrorDetail"]["required"] == ["message", "type", "param", "code"]
+
+
+def test_lambda_requirements_pin_the_locked_runtime_versions():
+    locked = {package["name"]: package["version"] for package in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
+    lines = (ROOT / "functions" / "threads" / "requirements.txt").read_text().split()
+    pinned = dict(line.split("==") for line in lines if line and not line.startswith("#"))
+    assert pinned == {name: locked[name] for name in ("aws-lambda-powertools", "pydantic")}
