@@ -1,6 +1,7 @@
 # The verbs of the project. `make help` lists them.
 .DEFAULT_GOAL := help
-UV ?= uv
+# uv from the Python that .python-version selects; installed there on first use.
+UV ?= python3 -m uv
 EVENT ?= events/modify-metadata.json
 export SAM_CLI_TELEMETRY = 0
 
@@ -10,7 +11,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 setup: ## Install the locked toolchain and dependencies (uv, then the project's virtual environment)
-	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
 	$(UV) sync --locked
 
 invoke: setup ## Replay one event through the Lambda entry point on the embedded DynamoDB: make invoke EVENT=events/create.json
