@@ -31,23 +31,35 @@ def first_error(validation_errors: list[dict[str, Any]], body: Any) -> ApiError:
 def _rank(error: dict[str, Any], body: Any) -> tuple:
     source, *loc = error["loc"]
     stage = _STAGE.get(error["type"], _STAGE.get(source, len(_STAGE)))
-    return (stage, _document_position(body, loc))
+    loc, is_key = _split_key_marker(loc)
+    return (stage, _document_position(body, loc, is_key))
 
 
-def _document_position(document: Any, loc: list) -> tuple[int, ...]:
+def _split_key_marker(loc: list) -> tuple[list, bool]:
+    """pydantic marks an error in a dict key by adding "[key]" after the key; `metadata` is the one free-keyed dict.
+
+    Only that exact shape is a key error: a body key may itself be spelled "[key]".
+    """
+    if len(loc) == 3 and loc[0] == "metadata" and loc[2] == _KEY:
+        return loc[:2], True
+    return loc, False
+
+
+def _document_position(document: Any, loc: list, is_key: bool) -> tuple[int, ...]:
     """Where the element at `loc` stands in the document, as a sortable tuple (a prefix sorts first)."""
     position: list[int] = []
     node = document
-    for i, step in enumerate(loc):
+    for step in loc:
         if isinstance(node, dict) and step in node:
-            is_key = i + 1 < len(loc) and loc[i + 1] == _KEY
-            position += (list(node).index(step), 0 if is_key else 1)  # a key stands before its value
+            position += (list(node).index(step), 1)
             node = node[step]
         elif isinstance(node, list) and isinstance(step, int) and step < len(node):
             position.append(step)
             node = node[step]
-        elif step != _KEY:
+        else:
             break
+    if is_key and position:
+        position[-1] = 0  # a key stands before its value
     return tuple(position)
 
 
@@ -56,7 +68,7 @@ def _path(loc: list) -> str:
     for step in loc:
         if isinstance(step, int):
             text += f"[{step}]"
-        elif step != _KEY:
+        else:
             text += f".{step}" if text else step
     return text
 
@@ -66,6 +78,7 @@ def _translate(error: dict[str, Any]) -> ApiError:
     source, *loc = error["loc"]
     value = error.get("input")
     ctx = error.get("ctx") or {}
+    loc, is_key = _split_key_marker(loc)
     path = _path(loc)
     if kind == "invalid_beta":
         return errors.invalid_beta()
@@ -87,7 +100,6 @@ def _translate(error: dict[str, Any]) -> ApiError:
         return errors.invalid_type(path, "an array of strings" if loc[-1] in _ID_LISTS else "an array", value)
     if kind == "string_type":
         return errors.invalid_type(path, "a string", value)
-    is_key = bool(loc) and loc[-1] == _KEY
     if kind == "string_too_long":
         if is_key:
             return errors.metadata_key_too_long(str(value), ctx["max_length"])
