@@ -1,8 +1,9 @@
 """Reading a request body: bytes in, a JSON value (or the reason there is none) out.
 
-The API reads every body as JSON, whatever its declared content type or transfer encoding. What cannot be
-read is not an exception here: it becomes an `UnreadableBody` value that the body models reject, so that
-the problem is reported among the other validation errors, in the contract's order.
+The API reads every body as JSON, whatever its declared content type or transfer encoding. A body that cannot
+be read, or that is JSON `null` (no object, yet no empty body either), is not an exception here: it becomes
+an `UnreadableBody` value that the body models reject, so that the problem is reported among the other
+validation errors, in the contract's order.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 @dataclass(frozen=True, slots=True)
 class UnreadableBody:
-    reason: str  # "body_too_large" or "json_invalid", the validation error type it becomes
+    reason: str  # "body_too_large", "json_invalid" or "null_body": the validation error type it becomes
     size: int = 0
 
 
@@ -62,6 +63,8 @@ def read_json_body(text: str) -> Any:
         value = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse
         return UnreadableBody("json_invalid")
+    if value is None:
+        return UnreadableBody("null_body")  # Powertools would take a None for "no body"
     if _SURROGATE_ESCAPE.search(text) and not _is_unicode_text(value):
         return UnreadableBody("json_invalid")  # a lone surrogate escape is no Unicode text
     return value

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 MAX_METADATA_PAIRS = 16
@@ -28,6 +28,20 @@ def _unsupported_unless_empty(value: list[Any] | None) -> list[Any] | None:
 
 
 NotSupported = Annotated[list[Any] | None, AfterValidator(_unsupported_unless_empty)]
+
+
+def _count_pairs_first(value: Any) -> Any:
+    """Too many pairs is reported before any problem inside them, as an id list's length is before its ids."""
+    if isinstance(value, dict) and len(value) > MAX_METADATA_PAIRS:
+        raise PydanticCustomError(
+            "too_long", "too many pairs", {"max_length": MAX_METADATA_PAIRS, "actual_length": len(value)}
+        )
+    return value
+
+
+CreateMetadata = Annotated[
+    dict[MetadataKey, MetadataValue], Field(max_length=MAX_METADATA_PAIRS), BeforeValidator(_count_pairs_first)
+]
 
 
 class _Body(BaseModel):
@@ -58,7 +72,7 @@ class ToolResourcesCreate(_Body):
 
 class CreateThreadRequest(_Body):
     messages: NotSupported = Field(default=None, description="Not supported yet; only an empty list is accepted.")
-    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=MAX_METADATA_PAIRS)] | None = None
+    metadata: CreateMetadata | None = None
     tool_resources: ToolResourcesCreate | None = None
 
 

@@ -1,0 +1,494 @@
+"""ThreadStore against an embedded DynamoDB (moto), seeded with local/fixtures.py threads."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from local.embedded import TABLE_NAME
+from local.fixtures import BASIC, EMPTY, FIXTURE_THREADS, FULL, UNKNOWN_ID
+from threads_api.models import TOOL_ID_LISTS, ModifyThreadRequest
+from threads_api.patch import ThreadPatch
+from threads_api.routes import DEFAULT_PROJECT
+from threads_api.store import MetadataLimitExceeded, ThreadNotFound, ThreadStore
+from threads_api.thread import is_issued_thread_id
+
+OTHER_PROJECT = "proj_other"
+
+
+class Calls(list):
+    """The DynamoDB operations a client made, by name, in order."""
+
+
+@pytest.fixture
+def calls(dynamodb):
+    made = Calls()
+
+    def record(model, **_):
+        made.append(model.name)
+
+    dynamodb.meta.events.register("before-call.dynamodb.*", record)
+    yield made
+    dynamodb.meta.events.unregister("before-call.dynamodb.*", record)
+
+
+@pytest.fixture
+def store(dynamodb):
+    return ThreadStore(dynamodb, TABLE_NAME)
+
+
+def raw_item(client, thread_id):
+    return client.get_item(TableName=TABLE_NAME, Key={"thread_id": {"S": thread_id}}, ConsistentRead=True).get("Item")
+
+
+def patch_of(body) -> ThreadPatch:
+    return ThreadPatch.from_request(ModifyThreadRequest.model_validate(body))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The reference model (RFC 7396), as in test_patch.py.
+
+
+def merge_patch(target, patch):
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for name, value in patch.items():
+        if value is None:
+            result.pop(name, None)
+        else:
+            result[name] = merge_patch(result.get(name), value)
+    return result
+
+
+def reference_merge(metadata: dict, tools: dict, body: dict) -> tuple[dict, dict]:
+    if "metadata" in body:
+        metadata = merge_patch(metadata, body["metadata"]) or {}
+    if "tool_resources" in body:
+        merged = merge_patch(tools, body["tool_resources"]) or {}
+        tools = {t: r for t, r in merged.items() if isinstance(r, dict) and TOOL_ID_LISTS[t] in r}
+    return metadata, tools
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Create, get, update, delete.
+
+
+def test_fixtures_are_readable(store):
+    for fixture in FIXTURE_THREADS:
+        assert store.get(DEFAULT_PROJECT, fixture.id) == fixture
+
+
+def test_create_then_get(store, dynamodb):
+    metadata = {"user": "alice", "𝄞" * 64: "😀" * 512, "empty": ""}
+    tools = {"code_interpreter": {"file_ids": ["file-1", "file-2"]}, "file_search": {"vector_store_ids": []}}
+    created = store.create(DEFAULT_PROJECT, metadata, tools)
+    assert is_issued_thread_id(created.id)
+    assert created.version == 1
+    assert isinstance(created.created_at, int)
+    assert created.project == DEFAULT_PROJECT
+    fetched = store.get(DEFAULT_PROJECT, created.id)
+    assert fetched == created
+    assert type(fetched.created_at) is int and type(fetched.version) is int
+    assert fetched.metadata == metadata and fetched.tool_resources == tools
+    assert fetched.to_wire() == {
+        "id": created.id,
+        "object": "thread",
+        "created_at": created.created_at,
+        "metadata": metadata,
+        "tool_resources": tools,
+    }
+    assert raw_item(dynamodb, created.id)["project"] == {"S": DEFAULT_PROJECT}
+
+
+def test_created_ids_differ(store):
+    ids = {store.create(DEFAULT_PROJECT, {}, {}).id for _ in range(20)}
+    assert len(ids) == 20
+
+
+def test_update_returns_the_whole_thread(store):
+    updated = store.update(DEFAULT_PROJECT, BASIC.id, patch_of({"metadata": {"topic": None, "team": "x"}}))
+    assert updated.metadata == {"user": "alice", "team": "x"}
+    assert updated.tool_resources == BASIC.tool_resources
+    assert (updated.id, updated.created_at, updated.project) == (BASIC.id, BASIC.created_at, BASIC.project)
+    assert updated.version == BASIC.version + 1
+    assert store.get(DEFAULT_PROJECT, BASIC.id) == updated
+
+
+@pytest.mark.parametrize(
+    ("body", "metadata", "tools"),
+    [
+        ({"metadata": None}, {}, BASIC.tool_resources),
+        ({"tool_resources": None}, BASIC.metadata, {}),
+        ({"metadata": None, "tool_resources": None}, {}, {}),
+        ({"tool_resources": {"code_interpreter": None}}, BASIC.metadata, {}),
+        ({"tool_resources": {"code_interpreter": {"file_ids": None}}}, BASIC.metadata, {}),
+        ({"tool_resources": {"code_interpreter": {"file_ids": []}}}, BASIC.metadata, {"code_interpreter": {"file_ids": []}}),
+        (
+            {"tool_resources": {"file_search": {"vector_store_ids": ["vs_1"]}}},
+            BASIC.metadata,
+            {**BASIC.tool_resources, "file_search": {"vector_store_ids": ["vs_1"]}},
+        ),
+        ({"tool_resources": {"file_search": None}}, BASIC.metadata, BASIC.tool_resources),
+        ({"metadata": {"absent": None}}, BASIC.metadata, BASIC.tool_resources),
+        ({"metadata": {"user": "alice"}}, BASIC.metadata, BASIC.tool_resources),
+        (
+            {"metadata": {"a.b": "1", "[0]": "2", "#md": "3", ":one": "4", "version": "5", "thread_id": "6", "𝄞" * 64: "7"}},
+            {**BASIC.metadata, "a.b": "1", "[0]": "2", "#md": "3", ":one": "4", "version": "5", "thread_id": "6", "𝄞" * 64: "7"},
+            BASIC.tool_resources,
+        ),
+    ],
+)
+def test_update_merges(store, calls, body, metadata, tools):
+    updated = store.update(DEFAULT_PROJECT, BASIC.id, patch_of(body))
+    assert (updated.metadata, updated.tool_resources) == (metadata, tools)
+    assert (updated.metadata, updated.tool_resources) == reference_merge(BASIC.metadata, BASIC.tool_resources, body)
+    assert updated.version == BASIC.version + 1  # even when nothing changed in value
+    assert calls == ["UpdateItem"]
+    assert store.get(DEFAULT_PROJECT, BASIC.id) == updated
+
+
+def test_version_moves_by_one_per_update(store):
+    thread = store.create(DEFAULT_PROJECT, {}, {})
+    for i in range(1, 6):
+        thread = store.update(DEFAULT_PROJECT, thread.id, patch_of({"metadata": {"n": str(i)}}))
+        assert thread.version == 1 + i
+    assert store.get(DEFAULT_PROJECT, thread.id).version == 6
+
+
+def test_delete(store, dynamodb):
+    store.delete(DEFAULT_PROJECT, BASIC.id)
+    assert raw_item(dynamodb, BASIC.id) is None
+    with pytest.raises(ThreadNotFound):
+        store.get(DEFAULT_PROJECT, BASIC.id)
+    with pytest.raises(ThreadNotFound):
+        store.update(DEFAULT_PROJECT, BASIC.id, patch_of({"metadata": {"a": "b"}}))
+    assert raw_item(dynamodb, BASIC.id) is None  # the update did not bring it back
+    with pytest.raises(ThreadNotFound):
+        store.delete(DEFAULT_PROJECT, BASIC.id)  # a second delete
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Unknown ids and other projects.
+
+PATCHES = [
+    {"metadata": {"a": "b"}},
+    {"metadata": {"a": None}},
+    {"metadata": None},
+    {"tool_resources": {"code_interpreter": {"file_ids": ["f"]}}},
+    {"tool_resources": None},
+    {"metadata": {f"k{i}": None for i in range(40)}},  # the large-patch path
+    {"metadata": {**{f"k{i}": None for i in range(30)}, **{f"n{i}": "v" for i in range(5)}}},
+]
+
+
+@pytest.mark.parametrize("body", PATCHES)
+def test_update_of_an_unknown_id_creates_nothing(store, dynamodb, body):
+    with pytest.raises(ThreadNotFound) as raised:
+        store.update(DEFAULT_PROJECT, UNKNOWN_ID, patch_of(body))
+    assert raised.value.args == (UNKNOWN_ID,)
+    assert raw_item(dynamodb, UNKNOWN_ID) is None
+    assert dynamodb.scan(TableName=TABLE_NAME)["Count"] == len(FIXTURE_THREADS)
+
+
+def test_get_and_delete_of_an_unknown_id(store, dynamodb):
+    with pytest.raises(ThreadNotFound):
+        store.get(DEFAULT_PROJECT, UNKNOWN_ID)
+    with pytest.raises(ThreadNotFound):
+        store.delete(DEFAULT_PROJECT, UNKNOWN_ID)
+    assert dynamodb.scan(TableName=TABLE_NAME)["Count"] == len(FIXTURE_THREADS)
+
+
+@pytest.mark.parametrize("body", [*PATCHES, {"metadata": {"key01": "x"}}, {"metadata": {"new": "x"}}])
+@pytest.mark.parametrize("fixture", [BASIC, FULL, EMPTY], ids=["basic", "full", "empty"])
+def test_another_projects_thread_is_not_found_and_unchanged(store, dynamodb, fixture, body):
+    before = raw_item(dynamodb, fixture.id)
+    with pytest.raises(ThreadNotFound):
+        store.get(OTHER_PROJECT, fixture.id)
+    with pytest.raises(ThreadNotFound):
+        store.update(OTHER_PROJECT, fixture.id, patch_of(body))
+    with pytest.raises(ThreadNotFound):
+        store.delete(OTHER_PROJECT, fixture.id)
+    assert raw_item(dynamodb, fixture.id) == before
+
+
+def test_threads_of_another_project_are_its_own(store):
+    mine = store.create(OTHER_PROJECT, {"a": "b"}, {})
+    assert store.get(OTHER_PROJECT, mine.id) == mine
+    with pytest.raises(ThreadNotFound):
+        store.get(DEFAULT_PROJECT, mine.id)
+    assert store.update(OTHER_PROJECT, mine.id, patch_of({"metadata": {"c": "d"}})).metadata == {"a": "b", "c": "d"}
+    store.delete(OTHER_PROJECT, mine.id)
+
+
+NOT_ISSUED = [
+    "thread_",
+    "thread",
+    "thread_abc",
+    BASIC.id[:-1],
+    BASIC.id + "0",
+    BASIC.id + "\n",
+    "THREAD_" + BASIC.id[7:],
+    "thread-" + BASIC.id[7:],
+    "thread_" + "é" * 24,
+    "thread_" + "０" * 24,  # full-width digits are digits, but not of the issued alphabet
+    "thread_" + "_" * 24,
+    "thread_" + "a" * 23 + " ",
+    "thread_" + "a" * 23 + "/",
+    "thread_" + "a" * 1000,
+    " " + BASIC.id,
+    "",
+]
+
+
+@pytest.mark.parametrize("thread_id", NOT_ISSUED)
+def test_ids_not_of_the_issued_shape_never_reach_dynamodb(store, calls, thread_id):
+    with pytest.raises(ThreadNotFound):
+        store.get(DEFAULT_PROJECT, thread_id)
+    with pytest.raises(ThreadNotFound):
+        store.update(DEFAULT_PROJECT, thread_id, patch_of({"metadata": {"a": "b"}}))
+    with pytest.raises(ThreadNotFound):
+        store.update(DEFAULT_PROJECT, thread_id, patch_of({"metadata": {f"k{i}": None for i in range(40)}}))
+    with pytest.raises(ThreadNotFound):
+        store.delete(DEFAULT_PROJECT, thread_id)
+    assert calls == []
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The 16-pair limit, exact after the merge, and the number of calls.
+
+
+@pytest.mark.parametrize(
+    ("body", "metadata"),
+    [
+        ({"metadata": {"key01": "changed"}}, {**FULL.metadata, "key01": "changed"}),
+        ({"metadata": {"key01": "value01"}}, FULL.metadata),
+        ({"metadata": {"key01": None, "new": "v"}}, {**{k: v for k, v in FULL.metadata.items() if k != "key01"}, "new": "v"}),
+        (
+            {"metadata": {"key01": None, "key02": None, "new1": "v", "key03": "c", "new2": "w"}},
+            {**{k: v for k, v in FULL.metadata.items() if k not in ("key01", "key02")}, "key03": "c", "new1": "v", "new2": "w"},
+        ),
+        ({"metadata": {f"key{i:02d}": f"x{i}" for i in range(1, 17)}}, {f"key{i:02d}": f"x{i}" for i in range(1, 17)}),
+    ],
+)
+def test_full_thread_accepts_a_patch_that_stays_at_16(store, calls, body, metadata):
+    updated = store.update(DEFAULT_PROJECT, FULL.id, patch_of(body))
+    assert updated.metadata == metadata
+    assert len(updated.metadata) == 16
+    assert updated.version == FULL.version + 1  # one applied update, however many calls it took
+    assert 1 <= len(calls) <= 2
+    assert all(call == "UpdateItem" or call == "GetItem" for call in calls)
+    assert store.get(DEFAULT_PROJECT, FULL.id) == updated
+
+
+@pytest.mark.parametrize(
+    ("body", "count"),
+    [
+        ({"metadata": {"new": "v"}}, 17),
+        ({"metadata": {"key01": "changed", "new": "v"}}, 17),
+        ({"metadata": {"key01": None, "new1": "v", "new2": "w"}}, 17),
+        ({"metadata": {"absent": None, "new": "v"}}, 17),
+        ({"metadata": {f"new{i}": "v" for i in range(4)}}, 20),
+        ({"metadata": {f"new{i}": "v" for i in range(20)}}, 36),
+        ({"metadata": {f"new{i}": "v" for i in range(40)}}, 56),  # the large-patch path
+        ({"metadata": {**{f"gone{i}": None for i in range(35)}, "new": "v"}}, 17),  # the large-patch path
+    ],
+)
+def test_full_thread_refuses_a_17th_pair_and_is_unchanged(store, dynamodb, calls, body, count):
+    before = raw_item(dynamodb, FULL.id)
+    calls.clear()
+    with pytest.raises(MetadataLimitExceeded) as raised:
+        store.update(DEFAULT_PROJECT, FULL.id, patch_of(body))
+    assert raised.value.count == count
+    assert len(calls) <= 2
+    assert raw_item(dynamodb, FULL.id) == before
+
+
+def test_adding_up_to_16_pairs_then_one_more(store):
+    thread = store.create(DEFAULT_PROJECT, {}, {})
+    thread = store.update(DEFAULT_PROJECT, thread.id, patch_of({"metadata": {f"a{i}": "v" for i in range(10)}}))
+    thread = store.update(DEFAULT_PROJECT, thread.id, patch_of({"metadata": {f"b{i}": "v" for i in range(6)}}))
+    assert len(thread.metadata) == 16 and thread.version == 3
+    with pytest.raises(MetadataLimitExceeded) as raised:
+        store.update(DEFAULT_PROJECT, thread.id, patch_of({"metadata": {"c": "v"}}))
+    assert raised.value.count == 17
+    assert store.get(DEFAULT_PROJECT, thread.id) == thread
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"metadata": {"user": "bob"}},
+        {"metadata": {"new": "v"}},
+        {"metadata": {"user": None}},
+        {"metadata": {f"k{i}": "v" for i in range(14)}},  # 2 + 14 = 16: still room, still one call
+        {"metadata": None},
+        {"tool_resources": {"code_interpreter": {"file_ids": ["f"] * 20}, "file_search": {"vector_store_ids": ["vs"]}}},
+        {"tool_resources": {"code_interpreter": None}},
+        {"tool_resources": None},
+        {"metadata": {"a": "b", "user": None}, "tool_resources": {"file_search": {"vector_store_ids": []}}},
+    ],
+)
+def test_modify_is_one_update_item_in_the_common_case(store, calls, body):
+    store.update(DEFAULT_PROJECT, BASIC.id, patch_of(body))
+    assert calls == ["UpdateItem"]
+
+
+def test_removing_keys_from_a_full_thread_is_one_call(store, calls):
+    updated = store.update(DEFAULT_PROJECT, FULL.id, patch_of({"metadata": {"key01": None, "key16": None}}))
+    assert len(updated.metadata) == 14
+    assert calls == ["UpdateItem"]
+
+
+def test_near_limit_path_is_at_most_two_calls(store, calls):
+    updated = store.update(DEFAULT_PROJECT, FULL.id, patch_of({"metadata": {"key05": "changed"}}))
+    assert updated.metadata["key05"] == "changed"
+    assert 1 <= len(calls) <= 2
+    assert set(calls) <= {"UpdateItem", "GetItem"}
+
+
+@pytest.mark.parametrize("fixture", [BASIC, FULL, EMPTY], ids=["basic", "full", "empty"])
+def test_a_big_patch_of_nulls(store, calls, fixture):
+    body = {"metadata": {f"gone{i}": None for i in range(40)}}
+    updated = store.update(DEFAULT_PROJECT, fixture.id, patch_of(body))
+    assert updated.metadata == fixture.metadata
+    assert updated.tool_resources == fixture.tool_resources
+    assert updated.version == fixture.version + 1
+    assert len(calls) <= 2
+    assert store.get(DEFAULT_PROJECT, fixture.id) == updated
+
+
+def test_a_big_patch_that_replaces_every_pair(store, calls):
+    body = {"metadata": {**{f"key{i:02d}": None for i in range(1, 17)}, **{f"gone{i}": None for i in range(10)}}}
+    body["metadata"].update({f"new{i:02d}": "v" for i in range(16)})
+    updated = store.update(DEFAULT_PROJECT, FULL.id, patch_of(body))
+    assert updated.metadata == {f"new{i:02d}": "v" for i in range(16)}
+    assert updated.version == FULL.version + 1
+    assert len(calls) <= 2
+
+
+def test_a_big_patch_with_tools_and_metadata(store):
+    body = {
+        "metadata": {**{f"gone{i}": None for i in range(40)}, "user": None, "x": "y"},
+        "tool_resources": {"code_interpreter": None, "file_search": {"vector_store_ids": ["vs_9"]}},
+    }
+    updated = store.update(DEFAULT_PROJECT, BASIC.id, patch_of(body))
+    assert (updated.metadata, updated.tool_resources) == reference_merge(BASIC.metadata, BASIC.tool_resources, body)
+
+
+def test_concurrent_updates_of_different_keys_both_land(dynamodb):
+    first, second = ThreadStore(dynamodb, TABLE_NAME), ThreadStore(dynamodb, TABLE_NAME)
+    first.update(DEFAULT_PROJECT, EMPTY.id, patch_of({"metadata": {"a": "1"}}))
+    second.update(DEFAULT_PROJECT, EMPTY.id, patch_of({"metadata": {"b": "2"}}))
+    thread = first.get(DEFAULT_PROJECT, EMPTY.id)
+    assert thread.metadata == {"a": "1", "b": "2"} and thread.version == EMPTY.version + 2
+
+
+def test_a_smaller_limit_is_honoured(dynamodb):
+    store = ThreadStore(dynamodb, TABLE_NAME, max_metadata_pairs=2)
+    with pytest.raises(MetadataLimitExceeded) as raised:
+        store.update(DEFAULT_PROJECT, BASIC.id, patch_of({"metadata": {"c": "3"}}))
+    assert raised.value.count == 3
+    assert store.update(DEFAULT_PROJECT, BASIC.id, patch_of({"metadata": {"user": None, "c": "3"}})).metadata == {
+        "topic": "billing",
+        "c": "3",
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Property: a random sequence of valid patches through the store is the sequence of reference merges.
+
+ASTRAL = st.characters(min_codepoint=0x10000, max_codepoint=0x10FFFF, exclude_categories=("Cs",))
+POOL = [f"p{i}" for i in range(22)] + ["a.b", "[0]", "#md", "version", "𝄞" * 64]
+keys = st.one_of(st.sampled_from(POOL), st.text(min_size=1, max_size=64), st.text(ASTRAL, min_size=1, max_size=64))
+values = st.one_of(st.text(max_size=20), st.sampled_from(("", "x" * 512, "😀" * 512)))
+resource_ids = st.one_of(st.text(min_size=1, max_size=128), st.sampled_from(("file-a", "vs_a")))
+LIST_MAX = {"file_ids": 20, "vector_store_ids": 1}
+
+
+def tool_patch(tool):
+    name = TOOL_ID_LISTS[tool]
+    return st.one_of(
+        st.none(),
+        st.just({}),
+        st.fixed_dictionaries({name: st.one_of(st.none(), st.lists(resource_ids, max_size=LIST_MAX[name]))}),
+    )
+
+
+bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "metadata": st.one_of(
+            st.none(),
+            st.dictionaries(keys, st.one_of(st.none(), values), max_size=8),
+            st.dictionaries(st.sampled_from(POOL), st.one_of(st.none(), values), min_size=1, max_size=4),
+            st.dictionaries(st.sampled_from(POOL), st.one_of(st.none(), values), min_size=5, max_size=20),
+            st.dictionaries(keys, st.none(), min_size=33, max_size=40),  # the large-patch path
+        ),
+        "tool_resources": st.one_of(
+            st.none(),
+            st.fixed_dictionaries({}, optional={tool: tool_patch(tool) for tool in TOOL_ID_LISTS}),
+        ),
+    },
+)
+start_metadata = st.one_of(
+    st.dictionaries(st.one_of(st.sampled_from(POOL), keys), values, max_size=16),
+    st.dictionaries(st.sampled_from(POOL), values, min_size=13, max_size=16),  # near the limit
+)
+start_tools = st.fixed_dictionaries(
+    {},
+    optional={
+        tool: st.lists(resource_ids, max_size=LIST_MAX[name]).map(lambda ids, name=name: {name: ids})
+        for tool, name in TOOL_ID_LISTS.items()
+    },
+)
+
+
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(start_metadata, start_tools, st.lists(bodies, min_size=1, max_size=8))
+def test_store_follows_the_reference_merge(dynamodb, metadata, tools, patches):
+    store = ThreadStore(dynamodb, TABLE_NAME)
+    made: list[str] = []
+
+    def record(model, **_):
+        made.append(model.name)
+
+    thread = store.create(DEFAULT_PROJECT, metadata, tools)
+    expected_md, expected_tr, version = metadata, tools, 1
+    dynamodb.meta.events.register("before-call.dynamodb.*", record)
+    try:
+        for body in patches:
+            patch = patch_of(body)
+            if patch.is_empty():
+                continue  # the route answers an empty patch with a read, never an update
+            merged_md, merged_tr = reference_merge(expected_md, expected_tr, body)
+            per_key = len(patch.metadata_set) + len(patch.metadata_remove) <= 32
+            has_room = len(expected_md) <= 16 - len(patch.metadata_set)
+            made.clear()
+            if len(merged_md) > 16:
+                with pytest.raises(MetadataLimitExceeded) as raised:
+                    store.update(DEFAULT_PROJECT, thread.id, patch)
+                assert raised.value.count == len(merged_md)
+                event("a patch refused: over 16 pairs")
+            else:
+                thread = store.update(DEFAULT_PROJECT, thread.id, patch)
+                expected_md, expected_tr, version = merged_md, merged_tr, version + 1
+                assert (thread.metadata, thread.tool_resources, thread.version) == (expected_md, expected_tr, version)
+            assert len(made) <= 2
+            event(f"{len(made)} call(s), {'per-key' if per_key else 'large'} patch, {'room' if has_room else 'near limit'}")
+            if per_key and (not patch.metadata_set or has_room):
+                assert made == ["UpdateItem"]  # the common case: one round trip
+            stored = store.get(DEFAULT_PROJECT, thread.id)
+            assert (stored.metadata, stored.tool_resources, stored.version) == (expected_md, expected_tr, version)
+            assert len(stored.metadata) <= 16
+    finally:
+        dynamodb.meta.events.unregister("before-call.dynamodb.*", record)
+    store.delete(DEFAULT_PROJECT, thread.id)
+
