@@ -17,11 +17,11 @@ setup: ## Install the locked toolchain and dependencies (uv, then the project's 
 invoke: setup ## Replay one event through the Lambda entry point on the embedded DynamoDB: make invoke EVENT=events/create.json
 	@$(UV) run --locked python -m local.invoke $(EVENT)
 
-test: setup ## Run the whole test suite, then lint the template
+test: setup ## Run the whole test suite, then the linters
 	$(UV) run --locked pytest
 	bash .ci/lint
 
-lint: setup ## sam validate --lint and cfn-lint on template.yaml
+lint: setup ## sam validate --lint and cfn-lint on template.yaml, ruff on the code
 	bash .ci/lint
 
 openapi: setup ## Write the OpenAPI document the code generates to functions/threads/openapi.json

@@ -34,6 +34,4 @@ def create_threads_table(client, table_name: str) -> None:
             client.create_table(TableName=table_name, **table_definition())
         except client.exceptions.ResourceInUseException:
             pass  # created concurrently by someone else: reuse it
-    client.get_waiter("table_exists").wait(
-        TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-    )
+    client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})

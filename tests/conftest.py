@@ -41,7 +41,9 @@ def invoke(dynamodb):
     from local.events import LambdaContext, http_event
 
     def call(method: str, path: str, body=None, headers=None, **kwargs) -> Invoked:
-        event = http_event(method, path, body, headers={"content-type": "application/json", **(headers or {})}, **kwargs)
+        event = http_event(
+            method, path, body, headers={"content-type": "application/json", **(headers or {})}, **kwargs
+        )
         return Invoked(app.lambda_handler(event, LambdaContext()))
 
     return call

@@ -68,7 +68,7 @@ def fill_placeholders(expected, actual, created_between: tuple[int, int]):
     if isinstance(expected, dict) and isinstance(actual, dict):
         return {key: fill_placeholders(value, actual.get(key), created_between) for key, value in expected.items()}
     if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
-        return [fill_placeholders(e, a, created_between) for e, a in zip(expected, actual)]
+        return [fill_placeholders(e, a, created_between) for e, a in zip(expected, actual, strict=True)]
     return expected
 
 

@@ -42,7 +42,11 @@ def test_create_ids_are_unique_and_random(invoke):
 
 
 def test_every_response_carries_the_api_gateway_request_id(invoke):
-    for method, path in [("GET", f"/v1/threads/{BASIC.id}"), ("GET", "/v1/nothing"), ("GET", f"/v1/threads/{UNKNOWN_ID}")]:
+    for method, path in [
+        ("GET", f"/v1/threads/{BASIC.id}"),
+        ("GET", "/v1/nothing"),
+        ("GET", f"/v1/threads/{UNKNOWN_ID}"),
+    ]:
         result = invoke(method, path, request_id="req-12345")
         assert result.headers["x-request-id"] == "req-12345"
         assert result.headers["content-type"] == "application/json"
@@ -91,7 +95,15 @@ def test_unreadable_bodies_are_invalid_json_and_change_nothing(invoke, body, bas
 
 
 @pytest.mark.parametrize(
-    "body, kind", [("[]", "an array"), ('"x"', "a string"), ("3", "an integer"), ("1.5", "a number"), ("true", "a boolean"), (" null ", "null")]
+    "body, kind",
+    [
+        ("[]", "an array"),
+        ('"x"', "a string"),
+        ("3", "an integer"),
+        ("1.5", "a number"),
+        ("true", "a boolean"),
+        (" null ", "null"),
+    ],
 )
 def test_a_body_that_is_not_an_object(invoke, body, kind):
     result = invoke("POST", "/v1/threads", body)
@@ -190,7 +202,8 @@ def test_unknown_threads_are_not_found(invoke, dynamodb, method, thread_id):
 
 
 @pytest.mark.parametrize(
-    "beta, status", [("assistants=v2", 200), ("assistants=v1", 400), ("assistants=v1, assistants=v2", 200), ("x=y", 200)]
+    "beta, status",
+    [("assistants=v2", 200), ("assistants=v1", 400), ("assistants=v1, assistants=v2", 200), ("x=y", 200)],
 )
 def test_openai_beta_header(invoke, beta, status):
     result = invoke("GET", f"/v1/threads/{BASIC.id}", headers={"OpenAI-Beta": beta})
@@ -225,7 +238,10 @@ def test_modify_merges_and_answers_the_whole_thread(invoke):
     result = invoke(
         "POST",
         f"/v1/threads/{BASIC.id}",
-        {"metadata": {"topic": "refunds", "user": None, "new": "yes"}, "tool_resources": {"file_search": {"vector_store_ids": ["vs_1"]}}},
+        {
+            "metadata": {"topic": "refunds", "user": None, "new": "yes"},
+            "tool_resources": {"file_search": {"vector_store_ids": ["vs_1"]}},
+        },
     )
     assert result.status == 200
     assert result.json["metadata"] == {"topic": "refunds", "new": "yes"}
@@ -240,7 +256,11 @@ def test_modify_merges_and_answers_the_whole_thread(invoke):
 def test_modify_nulls_remove_everything_they_name(invoke):
     result = invoke("POST", f"/v1/threads/{BASIC.id}", {"metadata": None, "tool_resources": None})
     assert (result.json["metadata"], result.json["tool_resources"]) == ({}, {})
-    again = invoke("POST", f"/v1/threads/{BASIC.id}", {"metadata": {"a": "b"}, "tool_resources": {"code_interpreter": {"file_ids": []}}})
+    again = invoke(
+        "POST",
+        f"/v1/threads/{BASIC.id}",
+        {"metadata": {"a": "b"}, "tool_resources": {"code_interpreter": {"file_ids": []}}},
+    )
     assert again.json["tool_resources"] == {"code_interpreter": {"file_ids": []}}
     removed = invoke("POST", f"/v1/threads/{BASIC.id}", {"tool_resources": {"code_interpreter": {"file_ids": None}}})
     assert removed.json["tool_resources"] == {} and removed.json["metadata"] == {"a": "b"}
@@ -273,7 +293,9 @@ def test_storage_throttling_answers_503_with_retry_after(invoke):
 
     store = thread_store()
     with Stubber(store._client) as stubber:
-        stubber.add_client_error("get_item", service_error_code="ProvisionedThroughputExceededException", http_status_code=400)
+        stubber.add_client_error(
+            "get_item", service_error_code="ProvisionedThroughputExceededException", http_status_code=400
+        )
         result = invoke("GET", f"/v1/threads/{BASIC.id}")
     assert result.status == 503
     assert result.headers["retry-after"] == "1"
@@ -292,7 +314,9 @@ def test_unexpected_errors_answer_a_generic_500_without_internals(invoke):
 
     store = thread_store()
     with Stubber(store._client) as stubber:
-        stubber.add_client_error("update_item", service_error_code="ValidationException", service_message="secret detail")
+        stubber.add_client_error(
+            "update_item", service_error_code="ValidationException", service_message="secret detail"
+        )
         result = invoke("POST", f"/v1/threads/{BASIC.id}", {"metadata": {"a": "b"}})
     assert result.status == 500
     error = error_of(result)

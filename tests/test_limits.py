@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BeforeValidator, TypeAdapter, ValidationError
 
-from threads_api.body import read_json_body, refuse_unreadable
 from threads_api import errors
+from threads_api.body import read_json_body, refuse_unreadable
 from threads_api.errors import ApiError
 from threads_api.models import CreateThreadRequest, ModifyThreadRequest
 from threads_api.validation import first_error
@@ -208,12 +208,30 @@ COMMON_ROWS = [
     ({"tool_resources": {"code_interpreter": []}}, wrong_type(CI, "an object", "an array")),
     ({"tool_resources": {"code_interpreter": 0}}, wrong_type(CI, "an object", "an integer")),
     ({"tool_resources": {"file_search": "vs_1"}}, wrong_type(FS, "an object", "a string")),
-    ({"tool_resources": {"code_interpreter": {"file_ids": "file-1"}}}, wrong_type(f"{CI}.file_ids", "an array of strings", "a string")),
-    ({"tool_resources": {"code_interpreter": {"file_ids": {}}}}, wrong_type(f"{CI}.file_ids", "an array of strings", "an object")),
-    ({"tool_resources": {"file_search": {"vector_store_ids": 7}}}, wrong_type(f"{FS}.vector_store_ids", "an array of strings", "an integer")),
-    ({"tool_resources": {"code_interpreter": {"file_ids": [1]}}}, wrong_type(f"{CI}.file_ids[0]", "a string", "an integer")),
-    ({"tool_resources": {"code_interpreter": {"file_ids": ["a", None]}}}, wrong_type(f"{CI}.file_ids[1]", "a string", "null")),
-    ({"tool_resources": {"file_search": {"vector_store_ids": [[]]}}}, wrong_type(f"{FS}.vector_store_ids[0]", "a string", "an array")),
+    (
+        {"tool_resources": {"code_interpreter": {"file_ids": "file-1"}}},
+        wrong_type(f"{CI}.file_ids", "an array of strings", "a string"),
+    ),
+    (
+        {"tool_resources": {"code_interpreter": {"file_ids": {}}}},
+        wrong_type(f"{CI}.file_ids", "an array of strings", "an object"),
+    ),
+    (
+        {"tool_resources": {"file_search": {"vector_store_ids": 7}}},
+        wrong_type(f"{FS}.vector_store_ids", "an array of strings", "an integer"),
+    ),
+    (
+        {"tool_resources": {"code_interpreter": {"file_ids": [1]}}},
+        wrong_type(f"{CI}.file_ids[0]", "a string", "an integer"),
+    ),
+    (
+        {"tool_resources": {"code_interpreter": {"file_ids": ["a", None]}}},
+        wrong_type(f"{CI}.file_ids[1]", "a string", "null"),
+    ),
+    (
+        {"tool_resources": {"file_search": {"vector_store_ids": [[]]}}},
+        wrong_type(f"{FS}.vector_store_ids[0]", "a string", "an array"),
+    ),
     ({"metadata": {"k": 1}}, wrong_type("metadata.k", "a string", "an integer")),
     ({"metadata": {"k": 1.0}}, wrong_type("metadata.k", "a string", "a number")),
     ({"metadata": {"k": False}}, wrong_type("metadata.k", "a string", "a boolean")),
@@ -230,10 +248,22 @@ COMMON_ROWS = [
     # id lists
     ({"tool_resources": {"code_interpreter": {"file_ids": ["f"] * 21}}}, array_too_long(f"{CI}.file_ids", 20, 21)),
     ({"tool_resources": {"code_interpreter": {"file_ids": ["f"] * 100}}}, array_too_long(f"{CI}.file_ids", 20, 100)),
-    ({"tool_resources": {"file_search": {"vector_store_ids": ["a", "b"]}}}, array_too_long(f"{FS}.vector_store_ids", 1, 2)),
-    ({"tool_resources": {"code_interpreter": {"file_ids": ["f" * 129]}}}, string_too_long(f"{CI}.file_ids[0]", 128, 129)),
-    ({"tool_resources": {"code_interpreter": {"file_ids": ["ok", "😀" * 129]}}}, string_too_long(f"{CI}.file_ids[1]", 128, 129)),
-    ({"tool_resources": {"file_search": {"vector_store_ids": ["v" * 129]}}}, string_too_long(f"{FS}.vector_store_ids[0]", 128, 129)),
+    (
+        {"tool_resources": {"file_search": {"vector_store_ids": ["a", "b"]}}},
+        array_too_long(f"{FS}.vector_store_ids", 1, 2),
+    ),
+    (
+        {"tool_resources": {"code_interpreter": {"file_ids": ["f" * 129]}}},
+        string_too_long(f"{CI}.file_ids[0]", 128, 129),
+    ),
+    (
+        {"tool_resources": {"code_interpreter": {"file_ids": ["ok", "😀" * 129]}}},
+        string_too_long(f"{CI}.file_ids[1]", 128, 129),
+    ),
+    (
+        {"tool_resources": {"file_search": {"vector_store_ids": ["v" * 129]}}},
+        string_too_long(f"{FS}.vector_store_ids[0]", 128, 129),
+    ),
     ({"tool_resources": {"code_interpreter": {"file_ids": ["a", "b", ""]}}}, empty_string(f"{CI}.file_ids[2]")),
     ({"tool_resources": {"file_search": {"vector_store_ids": [""]}}}, empty_string(f"{FS}.vector_store_ids[0]")),
     # the body itself
@@ -295,7 +325,10 @@ def test_create_only_rows(body, expected):
         ({"messages": [{"role": "user", "content": "hi"}]}, unknown("messages")),
         ({"tool_resources": {"file_search": {"vector_stores": []}}}, unknown(f"{FS}.vector_stores")),
         ({"tool_resources": {"file_search": {"vector_stores": [{}]}}}, unknown(f"{FS}.vector_stores")),
-        ({"tool_resources": {"file_search": {"vector_store_ids": [], "vector_stores": None}}}, unknown(f"{FS}.vector_stores")),
+        (
+            {"tool_resources": {"file_search": {"vector_store_ids": [], "vector_stores": None}}},
+            unknown(f"{FS}.vector_stores"),
+        ),
     ],
 )
 def test_modify_only_rows(body, expected):
@@ -312,7 +345,9 @@ def test_pairs_on_create_16_and_17():
 
 
 @BOTH
-@pytest.mark.parametrize(("tool", "name", "limit"), [("code_interpreter", "file_ids", 20), ("file_search", "vector_store_ids", 1)])
+@pytest.mark.parametrize(
+    ("tool", "name", "limit"), [("code_interpreter", "file_ids", 20), ("file_search", "vector_store_ids", 1)]
+)
 def test_list_length_boundaries(model, tool, name, limit):
     at = {"tool_resources": {tool: {name: [f"id{i}" for i in range(limit)]}}}
     over = {"tool_resources": {tool: {name: [f"id{i}" for i in range(limit + 1)]}}}
@@ -366,8 +401,14 @@ def test_key_length_boundaries(model, char):
         ({"metadata": {"a": "ok", "": "v", "b": 2}}, KEY_EMPTY),
         # within a list, element by element
         ({"tool_resources": {"code_interpreter": {"file_ids": ["", "f" * 129]}}}, empty_string(f"{CI}.file_ids[0]")),
-        ({"tool_resources": {"code_interpreter": {"file_ids": ["f" * 129, ""]}}}, string_too_long(f"{CI}.file_ids[0]", 128, 129)),
-        ({"tool_resources": {"code_interpreter": {"file_ids": ["ok", 3, ""]}}}, wrong_type(f"{CI}.file_ids[1]", "a string", "an integer")),
+        (
+            {"tool_resources": {"code_interpreter": {"file_ids": ["f" * 129, ""]}}},
+            string_too_long(f"{CI}.file_ids[0]", 128, 129),
+        ),
+        (
+            {"tool_resources": {"code_interpreter": {"file_ids": ["ok", 3, ""]}}},
+            wrong_type(f"{CI}.file_ids[1]", "a string", "an integer"),
+        ),
         # between tools, and between the two top-level fields
         (
             {"tool_resources": {"file_search": {"vector_store_ids": [""]}, "code_interpreter": {"file_ids": [1]}}},
@@ -377,7 +418,10 @@ def test_key_length_boundaries(model, char):
             {"tool_resources": {"code_interpreter": {"file_ids": [1]}, "file_search": {"vector_store_ids": [""]}}},
             wrong_type(f"{CI}.file_ids[0]", "a string", "an integer"),
         ),
-        ({"tool_resources": {"code_interpreter": {"file_ids": [""]}}, "metadata": {"": "v"}}, empty_string(f"{CI}.file_ids[0]")),
+        (
+            {"tool_resources": {"code_interpreter": {"file_ids": [""]}}, "metadata": {"": "v"}},
+            empty_string(f"{CI}.file_ids[0]"),
+        ),
         ({"metadata": {"": "v"}, "tool_resources": {"code_interpreter": {"file_ids": [""]}}}, KEY_EMPTY),
         ({"tool_resources": {"code_interpreter": {"nope": 1, "file_ids": [""]}}}, unknown(f"{CI}.nope")),
         ({"tool_resources": {"code_interpreter": {"file_ids": [""], "nope": 1}}}, empty_string(f"{CI}.file_ids[0]")),
@@ -448,7 +492,12 @@ def test_body_too_large(model):
 def test_stages_come_before_the_body():
     body = {"foo": 1}
     body_error = validation_errors(MODIFY, body)
-    path_error = {"type": "string_pattern_mismatch", "loc": ("path", "thread_id"), "input": "abc", "ctx": {"pattern": "^thread"}}
+    path_error = {
+        "type": "string_pattern_mismatch",
+        "loc": ("path", "thread_id"),
+        "input": "abc",
+        "ctx": {"pattern": "^thread"},
+    }
     beta_error = {"type": "invalid_beta", "loc": ("header", "openai-beta"), "input": "assistants=v1"}
     path = (400, "Invalid 'thread_id': 'abc'. Expected an ID that begins with 'thread'.", "thread_id", "invalid_value")
     assert triple(first_error([*body_error, path_error], body)) == path
@@ -520,7 +569,12 @@ def shaped_bodies(draw):
     body = draw(
         st.fixed_dictionaries(
             {},
-            optional={"metadata": metadata, "tool_resources": tool_resources, "messages": json_values, "foo": json_values},
+            optional={
+                "metadata": metadata,
+                "tool_resources": tool_resources,
+                "messages": json_values,
+                "foo": json_values,
+            },
         )
     )
     items = list(body.items())
@@ -537,7 +591,7 @@ def names_a_place_in(body, param: str) -> bool:
         for key, value in body.items():
             if param == key:
                 return True
-            rest = param[len(key):] if param.startswith(key) else None
+            rest = param[len(key) :] if param.startswith(key) else None
             if rest and rest[0] == "." and isinstance(value, dict) and names_a_place_in(value, rest[1:]):
                 return True
             if rest and rest[0] == "[" and names_a_place_in(value, rest):
@@ -591,7 +645,11 @@ def test_random_errors_name_a_place_in_the_body(model, body):
 def one_violation(draw):
     """A valid modify body with exactly one violation put in at a known place, and the error expected."""
     valid_metadata = draw(st.dictionaries(st.text(min_size=1, max_size=64), st.text(max_size=40), max_size=8))
-    kind = draw(st.sampled_from(["key_long", "key_empty", "value_long", "value_type", "unknown", "ids_long", "id_long", "id_empty"]))
+    kind = draw(
+        st.sampled_from(
+            ["key_long", "key_empty", "value_long", "value_type", "unknown", "ids_long", "id_long", "id_empty"]
+        )
+    )
     body: dict = {}
     if kind in ("key_long", "key_empty", "value_long", "value_type"):
         if kind == "key_long":

@@ -318,7 +318,9 @@ ERROR_CASES = {
         unknown_parameter("tool_resources.code_interpreter.extra"),
     ),
     "vector_stores on modify": (
-        lambda c: c.beta.threads.update(BASIC.id, extra_body={"tool_resources": {"file_search": {"vector_stores": []}}}),
+        lambda c: c.beta.threads.update(
+            BASIC.id, extra_body={"tool_resources": {"file_search": {"vector_stores": []}}}
+        ),
         BAD,
         unknown_parameter("tool_resources.file_search.vector_stores"),
     ),

@@ -30,7 +30,7 @@ def test_document_describes_the_real_error_responses():
         ("DELETE", "/v1/threads/{thread_id}"),
     }
     error_ref = {"$ref": "#/components/schemas/ErrorResponse"}
-    for (method, path), operation in operations.items():
+    for (_method, path), operation in operations.items():
         responses = operation["responses"]
         assert "422" not in responses
         assert responses["400"]["content"]["application/json"]["schema"] == error_ref
@@ -41,7 +41,9 @@ def test_document_describes_the_real_error_responses():
 
 
 def test_lambda_requirements_pin_the_locked_runtime_versions():
-    locked = {package["name"]: package["version"] for package in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
+    locked = {
+        package["name"]: package["version"] for package in tomllib.loads((ROOT / "uv.lock").read_text())["package"]
+    }
     lines = (ROOT / "functions" / "threads" / "requirements.txt").read_text().split()
     pinned = dict(line.split("==") for line in lines if line and not line.startswith("#"))
     assert pinned == {name: locked[name] for name in ("aws-lambda-powertools", "pydantic")}

@@ -10,45 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.reference import reference_metadata, reference_tool_resources
 from threads_api.models import TOOL_ID_LISTS, CreateThreadRequest, ModifyThreadRequest
 from threads_api.patch import ThreadPatch
-
-# --------------------------------------------------------------------------------------------------------------
-# The reference model: RFC 7396, section 2, as written there.
-
-
-def merge_patch(target, patch):
-    """RFC 7396 MergePatch(Target, Patch): recursive on objects, anything else (arrays too) replaces whole."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for name, value in patch.items():
-        if value is None:
-            result.pop(name, None)
-        else:
-            result[name] = merge_patch(result.get(name), value)
-    return result
-
-
-def reference_metadata(stored: dict, body: dict) -> dict:
-    if "metadata" not in body:
-        return dict(stored)
-    merged = merge_patch(stored, body["metadata"])
-    return {} if merged is None else merged
-
-
-def reference_tool_resources(stored: dict, body: dict) -> dict:
-    if "tool_resources" not in body:
-        return copy.deepcopy(stored)
-    merged = merge_patch(stored, body["tool_resources"])
-    if merged is None:
-        return {}
-    # A tool is shown only while it holds its list.
-    return {
-        tool: resource
-        for tool, resource in merged.items()
-        if isinstance(resource, dict) and TOOL_ID_LISTS[tool] in resource
-    }
 
 
 def holds_operation(body: dict | None) -> bool:
@@ -180,7 +144,10 @@ def test_metadata_merge(body, metadata):
         ({"tool_resources": {"code_interpreter": {"file_ids": None}}}, {"file_search": {"vector_store_ids": ["vs_1"]}}),
         ({"tool_resources": {"code_interpreter": None}}, {"file_search": {"vector_store_ids": ["vs_1"]}}),
         ({"tool_resources": {"file_search": None}}, {"code_interpreter": {"file_ids": ["file-a", "file-b"]}}),
-        ({"tool_resources": {"file_search": {"vector_store_ids": None}}}, {"code_interpreter": {"file_ids": ["file-a", "file-b"]}}),
+        (
+            {"tool_resources": {"file_search": {"vector_store_ids": None}}},
+            {"code_interpreter": {"file_ids": ["file-a", "file-b"]}},
+        ),
         ({"tool_resources": {"code_interpreter": None, "file_search": None}}, {}),
         ({"tool_resources": {"code_interpreter": {}}}, STORED_TR),
         ({"tool_resources": {"code_interpreter": {}, "file_search": {}}}, STORED_TR),
@@ -197,7 +164,10 @@ def test_tool_resources_merge(body, tool_resources):
 @pytest.mark.parametrize(
     ("body", "tool_resources"),
     [
-        ({"tool_resources": {"file_search": {"vector_store_ids": ["vs_2"]}}}, {"file_search": {"vector_store_ids": ["vs_2"]}}),
+        (
+            {"tool_resources": {"file_search": {"vector_store_ids": ["vs_2"]}}},
+            {"file_search": {"vector_store_ids": ["vs_2"]}},
+        ),
         ({"tool_resources": {"file_search": {"vector_store_ids": []}}}, {"file_search": {"vector_store_ids": []}}),
         ({"tool_resources": {"file_search": {}}}, {}),  # no list: nothing to show
         ({"tool_resources": {"file_search": None}}, {}),
@@ -276,7 +246,10 @@ def test_non_empty_patches(body):
 
 def test_apply_leaves_its_inputs_untouched():
     metadata, tools = copy.deepcopy(STORED_MD), copy.deepcopy(STORED_TR)
-    body = {"metadata": {"user": None, "x": "y"}, "tool_resources": {"code_interpreter": {"file_ids": ["z"]}, "file_search": None}}
+    body = {
+        "metadata": {"user": None, "x": "y"},
+        "tool_resources": {"code_interpreter": {"file_ids": ["z"]}, "file_search": None},
+    }
     merged_md, merged_tr = merged(metadata, tools, body)
     assert (metadata, tools) == (STORED_MD, STORED_TR)
     merged_md["extra"] = "1"
@@ -300,7 +273,9 @@ def test_create_body_is_a_patch_of_an_empty_thread():
     )
     only_vector_stores = CreateThreadRequest.model_validate({"tool_resources": {"file_search": {"vector_stores": []}}})
     assert ThreadPatch.from_request(only_vector_stores).apply({}, {}) == ({}, {})
-    assert ThreadPatch.from_request(CreateThreadRequest.model_validate({"metadata": None, "tool_resources": None})).apply({}, {}) == ({}, {})
+    assert ThreadPatch.from_request(
+        CreateThreadRequest.model_validate({"metadata": None, "tool_resources": None})
+    ).apply({}, {}) == ({}, {})
 
 
 def test_astral_and_tricky_keys_are_plain_keys():

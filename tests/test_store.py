@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from local.embedded import TABLE_NAME
 from local.fixtures import BASIC, EMPTY, FIXTURE_THREADS, FULL, UNKNOWN_ID
+from tests.reference import reference_merge
 from threads_api.models import TOOL_ID_LISTS, ModifyThreadRequest
 from threads_api.patch import ThreadPatch
 from threads_api.routes import DEFAULT_PROJECT
@@ -46,31 +45,6 @@ def raw_item(client, thread_id):
 
 def patch_of(body) -> ThreadPatch:
     return ThreadPatch.from_request(ModifyThreadRequest.model_validate(body))
-
-
-# --------------------------------------------------------------------------------------------------------------
-# The reference model (RFC 7396), as in test_patch.py.
-
-
-def merge_patch(target, patch):
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for name, value in patch.items():
-        if value is None:
-            result.pop(name, None)
-        else:
-            result[name] = merge_patch(result.get(name), value)
-    return result
-
-
-def reference_merge(metadata: dict, tools: dict, body: dict) -> tuple[dict, dict]:
-    if "metadata" in body:
-        metadata = merge_patch(metadata, body["metadata"]) or {}
-    if "tool_resources" in body:
-        merged = merge_patch(tools, body["tool_resources"]) or {}
-        tools = {t: r for t, r in merged.items() if isinstance(r, dict) and TOOL_ID_LISTS[t] in r}
-    return metadata, tools
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -126,7 +100,11 @@ def test_update_returns_the_whole_thread(store):
         ({"metadata": None, "tool_resources": None}, {}, {}),
         ({"tool_resources": {"code_interpreter": None}}, BASIC.metadata, {}),
         ({"tool_resources": {"code_interpreter": {"file_ids": None}}}, BASIC.metadata, {}),
-        ({"tool_resources": {"code_interpreter": {"file_ids": []}}}, BASIC.metadata, {"code_interpreter": {"file_ids": []}}),
+        (
+            {"tool_resources": {"code_interpreter": {"file_ids": []}}},
+            BASIC.metadata,
+            {"code_interpreter": {"file_ids": []}},
+        ),
         (
             {"tool_resources": {"file_search": {"vector_store_ids": ["vs_1"]}}},
             BASIC.metadata,
@@ -136,8 +114,27 @@ def test_update_returns_the_whole_thread(store):
         ({"metadata": {"absent": None}}, BASIC.metadata, BASIC.tool_resources),
         ({"metadata": {"user": "alice"}}, BASIC.metadata, BASIC.tool_resources),
         (
-            {"metadata": {"a.b": "1", "[0]": "2", "#md": "3", ":one": "4", "version": "5", "thread_id": "6", "𝄞" * 64: "7"}},
-            {**BASIC.metadata, "a.b": "1", "[0]": "2", "#md": "3", ":one": "4", "version": "5", "thread_id": "6", "𝄞" * 64: "7"},
+            {
+                "metadata": {
+                    "a.b": "1",
+                    "[0]": "2",
+                    "#md": "3",
+                    ":one": "4",
+                    "version": "5",
+                    "thread_id": "6",
+                    "𝄞" * 64: "7",
+                }
+            },
+            {
+                **BASIC.metadata,
+                "a.b": "1",
+                "[0]": "2",
+                "#md": "3",
+                ":one": "4",
+                "version": "5",
+                "thread_id": "6",
+                "𝄞" * 64: "7",
+            },
             BASIC.tool_resources,
         ),
     ],
@@ -266,10 +263,18 @@ def test_ids_not_of_the_issued_shape_never_reach_dynamodb(store, calls, thread_i
     [
         ({"metadata": {"key01": "changed"}}, {**FULL.metadata, "key01": "changed"}),
         ({"metadata": {"key01": "value01"}}, FULL.metadata),
-        ({"metadata": {"key01": None, "new": "v"}}, {**{k: v for k, v in FULL.metadata.items() if k != "key01"}, "new": "v"}),
+        (
+            {"metadata": {"key01": None, "new": "v"}},
+            {**{k: v for k, v in FULL.metadata.items() if k != "key01"}, "new": "v"},
+        ),
         (
             {"metadata": {"key01": None, "key02": None, "new1": "v", "key03": "c", "new2": "w"}},
-            {**{k: v for k, v in FULL.metadata.items() if k not in ("key01", "key02")}, "key03": "c", "new1": "v", "new2": "w"},
+            {
+                **{k: v for k, v in FULL.metadata.items() if k not in ("key01", "key02")},
+                "key03": "c",
+                "new1": "v",
+                "new2": "w",
+            },
         ),
         ({"metadata": {f"key{i:02d}": f"x{i}" for i in range(1, 17)}}, {f"key{i:02d}": f"x{i}" for i in range(1, 17)}),
     ],
@@ -482,7 +487,10 @@ def test_store_follows_the_reference_merge(dynamodb, metadata, tools, patches):
                 expected_md, expected_tr, version = merged_md, merged_tr, version + 1
                 assert (thread.metadata, thread.tool_resources, thread.version) == (expected_md, expected_tr, version)
             assert len(made) <= 2
-            event(f"{len(made)} call(s), {'per-key' if per_key else 'large'} patch, {'room' if has_room else 'near limit'}")
+            event(
+                f"{len(made)} call(s), {'per-key' if per_key else 'large'} patch, "
+                f"{'room' if has_room else 'near limit'}"
+            )
             if per_key and (not patch.metadata_set or has_room):
                 assert made == ["UpdateItem"]  # the common case: one round trip
             stored = store.get(DEFAULT_PROJECT, thread.id)
@@ -491,4 +499,3 @@ def test_store_follows_the_reference_merge(dynamodb, metadata, tools, patches):
     finally:
         dynamodb.meta.events.unregister("before-call.dynamodb.*", record)
     store.delete(DEFAULT_PROJECT, thread.id)
-

@@ -50,7 +50,9 @@ def _served_beta(value: str | None) -> str | None:
 
 
 OpenAIBeta = Annotated[
-    str | None, Header(description="`assistants=v2` or absent; `assistants=v1` alone is refused."), AfterValidator(_served_beta)
+    str | None,
+    Header(description="`assistants=v2` or absent; `assistants=v1` alone is refused."),
+    AfterValidator(_served_beta),
 ]
 ThreadId = Annotated[str, Path(pattern="^thread", description="The ID of the thread.")]
 Store = Annotated[ThreadStore, Depends(thread_store)]

@@ -135,7 +135,9 @@ class ThreadStore:
         except _ConditionFailed:
             raise ThreadNotFound(thread_id) from None
 
-    def _merge_and_write(self, project: str, thread_id: str, patch: ThreadPatch, stored: Thread | None = None) -> Thread:
+    def _merge_and_write(
+        self, project: str, thread_id: str, patch: ThreadPatch, stored: Thread | None = None
+    ) -> Thread:
         """Merge here and write the whole result, on condition the thread is still at the version merged."""
         for _ in range(_MERGE_ATTEMPTS):
             stored = stored or self.get(project, thread_id)
