@@ -326,3 +326,11 @@ def test_unexpected_errors_answer_a_generic_500_without_internals(invoke):
     logged = [json.loads(line) for line in records]  # the full error is in the log, with the request id
     assert any("secret detail" in entry.get("exception", "") and entry.get("correlation_id") for entry in logged)
     assert invoke("GET", f"/v1/threads/{BASIC.id}").json["metadata"] == BASIC.metadata
+
+
+def test_threads_are_stored_with_their_project(invoke, dynamodb):
+    created = invoke("POST", "/v1/threads", {"metadata": {"a": "1"}})
+    item = dynamodb.get_item(TableName="threads-local", Key={"thread_id": {"S": created.json["id"]}})["Item"]
+    assert item["project"] == {"S": "proj_default"}
+    assert item["version"] == {"N": "1"}
+    assert item["created_at"] == {"N": str(created.json["created_at"])}
