@@ -27,12 +27,14 @@ router = Router()
 @cache
 def thread_store() -> ThreadStore:
     """The store of the running function, made once per execution environment."""
-    import boto3
+    import botocore.session
     from botocore.config import Config
 
-    # Bounded so that a slow DynamoDB answers a 503 well inside the function's timeout.
+    # Bounded so that a slow DynamoDB answers a 503 well inside the function's timeout. A plain botocore
+    # client: boto3 adds nothing used here but import time.
     config = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 3})
-    return ThreadStore(boto3.client("dynamodb", config=config), os.environ["TABLE_NAME"])
+    client = botocore.session.get_session().create_client("dynamodb", config=config)
+    return ThreadStore(client, os.environ["TABLE_NAME"])
 
 
 def caller_project() -> str:

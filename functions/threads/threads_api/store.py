@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .models import MAX_METADATA_PAIRS
@@ -31,9 +30,6 @@ _RETRYABLE = frozenset(
 # be valid if most of it removes keys that are not there) is merged here and written whole.
 _LARGEST_PER_KEY_PATCH = 32
 _MERGE_ATTEMPTS = 5
-
-_serialize = TypeSerializer().serialize
-_deserialize = TypeDeserializer().deserialize
 
 
 class ThreadNotFound(Exception):
@@ -153,8 +149,8 @@ class ThreadStore:
                     ConditionExpression=_OWNED + " AND #version = :seen",
                     ExpressionAttributeNames=_NAMES,
                     ExpressionAttributeValues={
-                        ":md": _serialize(metadata),
-                        ":tr": _serialize(tool_resources),
+                        ":md": _metadata_value(metadata),
+                        ":tr": _tool_resources_value(tool_resources),
                         ":one": {"N": "1"},
                         ":project": {"S": project},
                         ":seen": {"N": str(stored.version)},
@@ -201,8 +197,8 @@ def to_item(thread: Thread) -> dict:
         "project": {"S": thread.project},
         "created_at": {"N": str(thread.created_at)},
         "version": {"N": str(thread.version)},
-        "metadata": _serialize(thread.metadata),
-        "tool_resources": _serialize(thread.tool_resources),
+        "metadata": _metadata_value(thread.metadata),
+        "tool_resources": _tool_resources_value(thread.tool_resources),
     }
 
 
@@ -212,9 +208,28 @@ def from_item(item: dict) -> Thread:
         project=item["project"]["S"],
         created_at=int(item["created_at"]["N"]),
         version=int(item["version"]["N"]),
-        metadata=_deserialize(item["metadata"]),
-        tool_resources=_deserialize(item["tool_resources"]),
+        metadata={key: value["S"] for key, value in item["metadata"]["M"].items()},
+        tool_resources={
+            tool: {name: [entry["S"] for entry in ids["L"]] for name, ids in lists["M"].items()}
+            for tool, lists in item["tool_resources"]["M"].items()
+        },
     )
+
+
+# The item's shape is fixed, so its attribute values are written out here rather than by a general serializer
+# (boto3's would bring all of boto3 into the function's cold start).
+
+
+def _metadata_value(metadata: dict[str, str]) -> dict:
+    return {"M": {key: {"S": value} for key, value in metadata.items()}}
+
+
+def _id_lists_value(lists: dict[str, list[str]]) -> dict:
+    return {"M": {name: {"L": [{"S": entry} for entry in ids]} for name, ids in lists.items()}}
+
+
+def _tool_resources_value(tool_resources: dict[str, dict[str, list[str]]]) -> dict:
+    return {"M": {tool: _id_lists_value(lists) for tool, lists in tool_resources.items()}}
 
 
 def _update_expression(patch: ThreadPatch) -> tuple[str, dict, dict]:
@@ -242,7 +257,7 @@ def _update_expression(patch: ThreadPatch) -> tuple[str, dict, dict]:
         values[":tr_empty"] = {"M": {}}
     for i, (tool, lists) in enumerate(patch.tools_set.items()):
         names[f"#t{i}"] = tool
-        values[f":t{i}"] = _serialize(lists)
+        values[f":t{i}"] = _id_lists_value(lists)
         sets.append(f"#tr.#t{i} = :t{i}")
     for i, tool in enumerate(sorted(patch.tools_remove)):
         names[f"#u{i}"] = tool
