@@ -32,11 +32,6 @@ def _error_response(error: ApiError) -> Response:
     )
 
 
-@app.exception_handler(ApiError)
-def _api_error(error: ApiError) -> Response:
-    return _error_response(error)
-
-
 @app.exception_handler(RequestValidationError)
 def _invalid_request(error: RequestValidationError) -> Response:
     return _error_response(first_error(error.errors(), app.current_event.json_body))

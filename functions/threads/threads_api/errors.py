@@ -1,7 +1,7 @@
 """Every error the API answers with, and the contract's exact texts.
 
 This is the one module that holds the wording of ../shared/spec/threads-contract.md's error table.
-Each error is an `ApiError`; the HTTP layer turns it into the OpenAI error envelope.
+Each error is an `ApiError` value; the HTTP layer (app.py) answers it in the OpenAI error envelope.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 MAX_BODY_BYTES = 1_048_576
 
 
-@dataclass(slots=True)
-class ApiError(Exception):
+@dataclass(frozen=True, slots=True)
+class ApiError:
     status: int
     message: str
     param: str | None = None
