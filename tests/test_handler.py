@@ -6,6 +6,7 @@ import json
 import logging
 import re
 
+import botocore.exceptions
 import pytest
 from botocore.stub import Stubber
 
@@ -334,3 +335,41 @@ def test_threads_are_stored_with_their_project(invoke, dynamodb):
     assert item["project"] == {"S": "proj_default"}
     assert item["version"] == {"N": "1"}
     assert item["created_at"] == {"N": str(created.json["created_at"])}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        botocore.exceptions.EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com"),
+        botocore.exceptions.ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com"),
+        botocore.exceptions.ConnectionClosedError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com"),
+    ],
+    ids=type,
+)
+def test_an_unreachable_dynamodb_answers_503_and_changes_nothing(invoke, fault):
+    from threads_api.routes import thread_store
+
+    def unreachable(**_):
+        raise fault
+
+    events = thread_store()._client.meta.events
+    events.register("before-send.dynamodb", unreachable)
+    try:
+        result = invoke("POST", f"/v1/threads/{BASIC.id}", {"metadata": {"a": "b"}})
+    finally:
+        events.unregister("before-send.dynamodb", unreachable)
+    assert result.status == 503 and result.headers["retry-after"] == "1"
+    assert error_of(result)["type"] == "server_error"
+    assert invoke("GET", f"/v1/threads/{BASIC.id}").json["metadata"] == BASIC.metadata
+
+
+def test_an_event_that_cannot_be_resolved_still_gets_the_envelope():
+    import app
+    from local.events import LambdaContext
+
+    context = LambdaContext(aws_request_id="lambda-request-1")
+    response = app.lambda_handler({"rawPath": "/v1/threads", "body": "{}"}, context)  # no requestContext
+    assert response["statusCode"] == 500
+    assert response["headers"]["x-request-id"] == "lambda-request-1"
+    assert response["headers"]["Content-Type"] == "application/json"
+    assert json.loads(response["body"])["error"]["type"] == "server_error"

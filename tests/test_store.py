@@ -12,7 +12,7 @@ from tests.reference import reference_merge
 from threads_api.models import TOOL_ID_LISTS, ModifyThreadRequest
 from threads_api.patch import ThreadPatch
 from threads_api.routes import DEFAULT_PROJECT
-from threads_api.store import MetadataLimitExceeded, ThreadNotFound, ThreadStore
+from threads_api.store import MetadataLimitExceeded, StorageUnavailable, ThreadNotFound, ThreadStore
 from threads_api.thread import is_issued_thread_id
 
 OTHER_PROJECT = "proj_other"
@@ -499,3 +499,67 @@ def test_store_follows_the_reference_merge(dynamodb, metadata, tools, patches):
     finally:
         dynamodb.meta.events.unregister("before-call.dynamodb.*", record)
     store.delete(DEFAULT_PROJECT, thread.id)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The near-limit path when the thread changes between the read and the write.
+
+
+def _changed_before_each_merge_write(client, change, times: int):
+    """Make `change` (through another client) just before each of the next `times` merge writes."""
+    made = []
+
+    def before_update(params, **_):
+        if "#version = :seen" in params["ConditionExpression"] and len(made) < times:
+            made.append(change(len(made)))
+
+    client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", before_update)
+    return made
+
+
+def _bump(dynamodb, key: str):
+    def change(i: int):
+        dynamodb.update_item(
+            TableName=TABLE_NAME,
+            Key={"thread_id": {"S": FULL.id}},
+            UpdateExpression="SET #md.#k = :v, #version = #version + :one",
+            ExpressionAttributeNames={"#md": "metadata", "#k": key, "#version": "version"},
+            ExpressionAttributeValues={":v": {"S": f"concurrent{i}"}, ":one": {"N": "1"}},
+        )
+
+    return change
+
+
+@pytest.fixture
+def own_store(dynamodb):
+    """A store on a client of its own, so hooks on it do not see the test's direct writes."""
+    import boto3
+
+    return ThreadStore(boto3.client("dynamodb"), TABLE_NAME)
+
+
+def test_a_change_between_read_and_write_is_merged_again_not_lost(own_store, dynamodb):
+    made = _changed_before_each_merge_write(own_store._client, _bump(dynamodb, "key02"), times=1)
+    updated = own_store.update(DEFAULT_PROJECT, FULL.id, patch_of({"metadata": {"key01": None, "new": "v"}}))
+    assert len(made) == 1
+    expected = {k: v for k, v in FULL.metadata.items() if k != "key01"} | {"key02": "concurrent0", "new": "v"}
+    assert updated.metadata == expected
+    assert updated.version == FULL.version + 2  # the concurrent write and this one, each counted once
+
+
+def test_a_change_that_fills_the_thread_meanwhile_is_refused(own_store, dynamodb):
+    _changed_before_each_merge_write(own_store._client, _bump(dynamodb, "sneaked"), times=1)
+    with pytest.raises(MetadataLimitExceeded) as raised:
+        own_store.update(DEFAULT_PROJECT, FULL.id, patch_of({"metadata": {"key01": None, "new": "v"}}))
+    assert raised.value.count == 17
+    stored = own_store.get(DEFAULT_PROJECT, FULL.id)
+    assert "new" not in stored.metadata and stored.metadata["key01"] == FULL.metadata["key01"]
+
+
+def test_a_thread_that_keeps_changing_gives_up_as_unavailable(own_store, dynamodb):
+    made = _changed_before_each_merge_write(own_store._client, _bump(dynamodb, "key02"), times=100)
+    with pytest.raises(StorageUnavailable):
+        own_store.update(DEFAULT_PROJECT, FULL.id, patch_of({"metadata": {"key01": None, "new": "v"}}))
+    assert len(made) == 5
+    stored = own_store.get(DEFAULT_PROJECT, FULL.id)
+    assert "new" not in stored.metadata and stored.version == FULL.version + 5
