@@ -25,6 +25,11 @@ def error_of(result) -> dict:
     return result.json["error"]
 
 
+def invalid_request(message: str, param: str | None = None, code: str | None = None) -> dict:
+    """The contract's error object for a request problem."""
+    return {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+
+
 def test_create_answers_the_thread_with_headers(invoke):
     result = invoke("POST", "/v1/threads", {"metadata": {"a": "1"}})
     assert result.status == 200
@@ -91,7 +96,7 @@ def test_base64_encoded_bodies_are_read(invoke):
 def test_unreadable_bodies_are_invalid_json_and_change_nothing(invoke, body, base64_body):
     result = invoke("POST", f"/v1/threads/{BASIC.id}", body, base64_body=base64_body)
     assert result.status == 400
-    assert error_of(result) == {"message": INVALID_JSON, "type": "invalid_request_error", "param": None, "code": None}
+    assert error_of(result) == invalid_request(INVALID_JSON)
     assert invoke("GET", f"/v1/threads/{BASIC.id}").headers["etag"] == '"1"'
 
 
@@ -109,24 +114,18 @@ def test_unreadable_bodies_are_invalid_json_and_change_nothing(invoke, body, bas
 def test_a_body_that_is_not_an_object(invoke, body, kind):
     result = invoke("POST", "/v1/threads", body)
     assert result.status == 400
-    assert error_of(result) == {
-        "message": f"Invalid type for 'body': expected an object, but got {kind} instead.",
-        "type": "invalid_request_error",
-        "param": None,
-        "code": "invalid_type",
-    }
+    assert error_of(result) == invalid_request(
+        f"Invalid type for 'body': expected an object, but got {kind} instead.", code="invalid_type"
+    )
 
 
 def test_bodies_over_one_mebibyte_are_refused_with_their_size(invoke):
     body = json.dumps({"metadata": {"a": "x" * 1_048_576}})
     result = invoke("POST", f"/v1/threads/{BASIC.id}", body)
     assert result.status == 413
-    assert error_of(result) == {
-        "message": f"Request body too large: {len(body)} bytes. The limit is 1048576 bytes.",
-        "type": "invalid_request_error",
-        "param": None,
-        "code": "request_too_large",
-    }
+    assert error_of(result) == invalid_request(
+        f"Request body too large: {len(body)} bytes. The limit is 1048576 bytes.", code="request_too_large"
+    )
     exactly_at_limit = '{"metadata": {}}'.ljust(1_048_576)
     assert invoke("POST", f"/v1/threads/{BASIC.id}", exactly_at_limit).status == 200
 
@@ -167,12 +166,7 @@ def test_retrieve_accepts_a_json_content_type_and_no_body(invoke):
 def test_unknown_routes_answer_invalid_url(invoke, method, path):
     result = invoke(method, path, "{bad")
     assert result.status == 404
-    assert error_of(result) == {
-        "message": f"Invalid URL ({method} {path})",
-        "type": "invalid_request_error",
-        "param": None,
-        "code": None,
-    }
+    assert error_of(result) == invalid_request(f"Invalid URL ({method} {path})")
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
@@ -180,12 +174,11 @@ def test_unknown_routes_answer_invalid_url(invoke, method, path):
 def test_ids_not_beginning_with_thread_are_invalid(invoke, method, thread_id):
     result = invoke(method, f"/v1/threads/{thread_id}", "{}" if method == "POST" else None)
     assert result.status == 400
-    assert error_of(result) == {
-        "message": f"Invalid 'thread_id': '{thread_id}'. Expected an ID that begins with 'thread'.",
-        "type": "invalid_request_error",
-        "param": "thread_id",
-        "code": "invalid_value",
-    }
+    assert error_of(result) == invalid_request(
+        f"Invalid 'thread_id': '{thread_id}'. Expected an ID that begins with 'thread'.",
+        param="thread_id",
+        code="invalid_value",
+    )
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
@@ -193,12 +186,7 @@ def test_ids_not_beginning_with_thread_are_invalid(invoke, method, thread_id):
 def test_unknown_threads_are_not_found(invoke, dynamodb, method, thread_id):
     result = invoke(method, f"/v1/threads/{thread_id}", '{"metadata": {"a": "b"}}' if method == "POST" else None)
     assert result.status == 404
-    assert error_of(result) == {
-        "message": f"No thread found with id '{thread_id}'.",
-        "type": "invalid_request_error",
-        "param": None,
-        "code": None,
-    }
+    assert error_of(result) == invalid_request(f"No thread found with id '{thread_id}'.")
     assert "Item" not in dynamodb.get_item(TableName="threads-local", Key={"thread_id": {"S": thread_id[:2048]}})
 
 
@@ -210,13 +198,11 @@ def test_openai_beta_header(invoke, beta, status):
     result = invoke("GET", f"/v1/threads/{BASIC.id}", headers={"OpenAI-Beta": beta})
     assert result.status == status
     if status == 400:
-        assert error_of(result) == {
-            "message": "The v1 Assistants API has been deprecated. Please try again by setting the header "
+        assert error_of(result) == invalid_request(
+            "The v1 Assistants API has been deprecated. Please try again by setting the header "
             "'OpenAI-Beta: assistants=v2'.",
-            "type": "invalid_request_error",
-            "param": None,
-            "code": "invalid_beta",
-        }
+            code="invalid_beta",
+        )
 
 
 def test_order_of_checks(invoke):
