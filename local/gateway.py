@@ -30,11 +30,19 @@ BASE_URL = "http://threads.local/v1"
 API_KEY = "sk-local-example"
 
 
-def event_from_http(method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes | None) -> dict[str, Any]:
+def event_from_http(
+    method: str,
+    target: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes | None,
+    route_key: str = "$default",
+    path_parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The event API Gateway sends for one request; `target` is the path and query exactly as requested.
 
     Header names are lowercased and repeated headers joined with commas, cookies are moved to `cookies`, and
-    a body that is not UTF-8 is sent base64-encoded, as API Gateway does.
+    a body that is not UTF-8 is sent base64-encoded, as API Gateway does. `route_key` and `path_parameters`
+    name the route that matched (see `local.stack.match_route`).
     """
     path, _, query = target.partition("?")
     joined: dict[str, str] = {}
@@ -55,6 +63,9 @@ def event_from_http(method: str, target: str, headers: Iterable[tuple[str, str]]
     event = http_event(method.upper(), path, text, headers=joined, query=query, base64_body=binary)
     if cookies:
         event["cookies"] = cookies
+    event["routeKey"] = event["requestContext"]["routeKey"] = route_key
+    if path_parameters:
+        event["pathParameters"] = path_parameters
     return event
 
 

@@ -1,37 +1,59 @@
-"""Create the threads table locally (moto, DynamoDB Local) exactly as template.yaml declares it."""
+"""Create the template's tables locally (moto, dynalite, DynamoDB Local) exactly as template.yaml declares them."""
 
 import copy
-import json
 import pathlib
 
-from cfnlint.decode.cfn_yaml import loads
+import yaml
 
 TEMPLATE_PATH = pathlib.Path(__file__).resolve().parent.parent / "template.yaml"
 
 # Only what create_table takes and matters locally; PITR, SSE and deletion protection are deploy-time concerns.
-_CREATE_TABLE_KEYS = ("AttributeDefinitions", "KeySchema", "BillingMode")
+_CREATE_TABLE_KEYS = ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags: `!Ref X` -> {"Ref": "X"}, `!GetAtt A.B` -> {"Fn::GetAtt": [...]}."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict:
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix in ("Ref", "Condition"):
+        return {suffix: value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_TemplateLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load_template() -> dict:
     """template.yaml as plain dicts/lists/strings, with !Ref, !Sub, !GetAtt... as their long forms."""
-    parsed = loads(TEMPLATE_PATH.read_text(encoding="utf-8"), str(TEMPLATE_PATH))
-    # cfn-lint's node types carry line marks; round-trip to plain Python types.
-    return json.loads(json.dumps(parsed))
+    return yaml.load(TEMPLATE_PATH.read_text(encoding="utf-8"), Loader=_TemplateLoader)
 
 
-def table_definition() -> dict:
+def table_definition(logical_id: str = "ThreadsTable") -> dict:
     """Keyword arguments for boto3 create_table, without TableName."""
-    props = load_template()["Resources"]["ThreadsTable"]["Properties"]
-    return {key: copy.deepcopy(props[key]) for key in _CREATE_TABLE_KEYS}
+    props = load_template()["Resources"][logical_id]["Properties"]
+    return {key: copy.deepcopy(props[key]) for key in _CREATE_TABLE_KEYS if key in props}
 
 
 def create_threads_table(client, table_name: str) -> None:
+    create_table(client, table_name, "ThreadsTable")
+
+
+def create_table(client, table_name: str, logical_id: str) -> None:
     """Create the table if it is missing (reuse it otherwise) and wait until it is active."""
     try:
         client.describe_table(TableName=table_name)
     except client.exceptions.ResourceNotFoundException:
         try:
-            client.create_table(TableName=table_name, **table_definition())
+            client.create_table(TableName=table_name, **table_definition(logical_id))
         except client.exceptions.ResourceInUseException:
             pass  # created concurrently by someone else: reuse it
     client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})

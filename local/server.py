@@ -1,0 +1,279 @@
+"""The local endpoint: an HTTP server that plays API Gateway for the functions of template.yaml.
+
+    make serve                      # http://127.0.0.1:3000/v1 on an embedded DynamoDB
+    PORT=0 make serve               # any free port (printed)
+    AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000 make serve   # DynamoDB Local, dynalite or real DynamoDB
+
+The Docker-free twin of `sam local start-api`. Each request becomes an HTTP API (payload 2.0) event for the
+route it matches in template.yaml and is answered by the same Lambda entry point the deployed stack calls,
+running in a local execution environment (`local.runtime`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from contextlib import ExitStack
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from local import stack
+from local.gateway import event_from_http, http_from_proxy_response
+from local.runtime import FunctionPool, InvocationFailed
+from local.storage import EMBEDDED_AWS, dynamodb_client, embedded_dynamodb_server, prepare_tables
+from threads_api.errors import ApiError, body_too_large, internal_error
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 3000
+DEFAULT_CONCURRENCY = 4
+# API Gateway refuses a payload over 10 MB before any function sees it; the function's own limit is lower.
+GATEWAY_BODY_LIMIT = 10 * 1024 * 1024
+# A body declared larger than the limit is still read and dropped up to this size, so that the client, which
+# sends its whole body before it reads, sees the 413 instead of a reset connection.
+DRAIN_LIMIT = 64 * 1024 * 1024
+# Seconds a client may stay silent mid-request, or idle between two requests on one connection.
+CLIENT_TIMEOUT = 10
+
+
+def _envelope(error: ApiError) -> bytes:
+    return json.dumps(error.envelope()).encode("utf-8")
+
+
+def _gateway_error(status: int, message: str) -> bytes:
+    return _envelope(ApiError(status, message))
+
+
+class _Refused(Exception):
+    """A request the gateway answers itself, before any function runs."""
+
+    def __init__(self, status: int, body: bytes):
+        self.status = status
+        self.body = body
+
+
+class GatewayRequestHandler(BaseHTTPRequestHandler):
+    server: LocalApiServer
+    protocol_version = "HTTP/1.1"  # keep-alive, as API Gateway
+    timeout = CLIENT_TIMEOUT  # a slow or silent client loses its connection, not the server a thread for ever
+
+    def version_string(self) -> str:
+        return "threads-local"
+
+    def _serve(self) -> None:
+        request_id = str(uuid.uuid4())
+        try:
+            body = self._read_body()
+        except _Refused as refused:
+            self._respond(refused.status, [("content-type", "application/json")], refused.body, request_id, True)
+            return
+        target = self.path if self.path.startswith("/") else _origin_form(self.path)
+        matched = stack.match_route(self.server.routes, self.command, target.partition("?")[0])
+        if matched is None:  # a template without a $default route: API Gateway's own answer
+            self._respond(404, [("content-type", "application/json")], b'{"message":"Not Found"}', request_id)
+            return
+        route, path_parameters = matched
+        event = event_from_http(self.command, target, self.headers.items(), body, route.key, path_parameters)
+        event["requestContext"]["requestId"] = request_id
+        event["requestContext"]["http"]["sourceIp"] = self.client_address[0]
+        try:
+            status, headers, content = http_from_proxy_response(self.server.pools[route.function].invoke(event))
+        except InvocationFailed as failure:
+            self.log_message("%s failed: %s", route.function, failure)
+            status, headers, content = 500, [("content-type", "application/json")], _envelope(internal_error())
+        self._respond(status, headers, content, request_id)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
+
+    def _read_body(self) -> bytes:
+        encoding = self.headers.get("transfer-encoding")
+        if encoding is not None:
+            if encoding.strip().lower() != "chunked":
+                raise _Refused(501, _gateway_error(501, f"Transfer-Encoding {encoding!r} is not supported."))
+            return self._read_chunked()
+        lengths = self.headers.get_all("content-length") or []
+        if not lengths:
+            return b""
+        if len(set(lengths)) != 1 or not lengths[0].strip().isdigit():
+            raise _Refused(400, _gateway_error(400, "Invalid Content-Length header."))
+        length = int(lengths[0])
+        if length > GATEWAY_BODY_LIMIT:
+            self._drain(length)
+            raise _Refused(413, _envelope(body_too_large(length)))
+        body = self.rfile.read(length)
+        if len(body) < length:
+            raise ConnectionAbortedError("the client closed the connection mid-body")
+        return body
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        while True:
+            size_line = self.rfile.readline(1024)
+            try:
+                size = int(size_line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise _Refused(400, _gateway_error(400, "Invalid chunked body.")) from None
+            if size == 0:
+                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return bytes(body)
+            if len(body) + size > GATEWAY_BODY_LIMIT:
+                self.close_connection = True
+                raise _Refused(413, _envelope(body_too_large(len(body) + size)))
+            chunk = self.rfile.read(size)
+            if len(chunk) < size:
+                raise ConnectionAbortedError("the client closed the connection mid-body")
+            body += chunk
+            self.rfile.readline(3)  # the CRLF after the chunk
+
+    def _drain(self, length: int) -> None:
+        self.close_connection = True
+        if length > DRAIN_LIMIT:
+            return
+        while length > 0:
+            chunk = self.rfile.read(min(length, 65536))
+            if not chunk:
+                return
+            length -= len(chunk)
+
+    def _respond(
+        self, status: int, headers: list[tuple[str, str]], content: bytes, request_id: str, close: bool = False
+    ) -> None:
+        self.send_response(status)
+        names = set()
+        for name, value in headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
+                self.send_header(name, value)
+                names.add(name.lower())
+        if "x-request-id" not in names:
+            self.send_header("x-request-id", request_id)
+        self.send_header("apigw-requestid", request_id)
+        self.send_header("Content-Length", str(len(content)))
+        if close or self.close_connection:
+            self.close_connection = True
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(content)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Malformed HTTP (bad request line, oversized headers, unknown method) gets a JSON envelope too."""
+        self.close_connection = True
+        text = message or HTTPStatus(code).phrase
+        self._respond(code, [("content-type", "application/json")], _gateway_error(code, text), str(uuid.uuid4()), True)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if not self.server.quiet:
+            sys.stderr.write(f"{self.address_string()} - {format % args}\n")
+
+
+def _origin_form(target: str) -> str:
+    """`http://host/path?q` (absolute form, as proxies send) -> `/path?q`."""
+    parts = urlsplit(target)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+class LocalApiServer(ThreadingHTTPServer):
+    daemon_threads = True  # a stop does not wait for idle keep-alive connections
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], routes: list[stack.Route], pools: dict[str, FunctionPool]):
+        self.routes = routes
+        self.pools = pools
+        self.quiet = bool(os.environ.get("QUIET"))
+        super().__init__(address, GatewayRequestHandler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            return  # the client went away or stalled: its connection is closed, nothing else is affected
+        super().handle_error(request, client_address)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+
+def function_environment(function: stack.Function, template: dict, aws: dict[str, str]) -> dict[str, str]:
+    """What an execution environment of `function` sees: this process's environment, the AWS settings, and the
+    function's own variables from the template."""
+    environment = {name: value for name, value in os.environ.items() if name not in ("PORT",)}
+    environment.update(aws)
+    environment.update(stack.resolve_environment(function, template, overrides=dict(os.environ)))
+    environment.setdefault("AWS_REGION", environment.get("AWS_DEFAULT_REGION", "us-east-1"))
+    return environment
+
+
+def banner(base_url: str, storage: str, routes: list[stack.Route]) -> str:
+    snippet = "\n".join(
+        [
+            "from openai import OpenAI",
+            f'client = OpenAI(base_url="{base_url}", api_key="sk-local")',
+            'print(client.beta.threads.update(client.beta.threads.create().id, metadata={"hello": "world"}))',
+        ]
+    )
+    listed = ", ".join(route.key for route in routes)
+    return (
+        f"Threads API on {base_url}\n"
+        f"  routes: {listed}\n"
+        f"  storage: {storage}\n"
+        "  auth: send any non-empty API key (Authorization: Bearer <key>); every caller acts for the default project\n"
+        "\n"
+        "Try it: paste these three lines into `python3 -m uv run python` in another terminal:\n"
+        "\n"
+        f"{snippet}\n"
+        "\n"
+        "Ctrl-C stops the server.\n"
+    )
+
+
+def main() -> int:
+    port = int(os.environ.get("PORT", DEFAULT_PORT))
+    concurrency = int(os.environ.get("LAMBDA_CONCURRENCY", DEFAULT_CONCURRENCY))
+    template = stack.load_template()
+    with ExitStack() as cleanup:
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+        if endpoint:
+            aws = {"AWS_ENDPOINT_URL_DYNAMODB": endpoint}
+            storage = f"DynamoDB at {endpoint} (AWS_ENDPOINT_URL_DYNAMODB)"
+        else:
+            endpoint = cleanup.enter_context(embedded_dynamodb_server(HOST))
+            aws = {**EMBEDDED_AWS, "AWS_ENDPOINT_URL_DYNAMODB": endpoint}
+            storage = f"embedded (moto in server mode, in memory, on {endpoint})"
+        client = dynamodb_client(endpoint, {**os.environ, **aws})
+        tables = prepare_tables(client, template, {**os.environ, **aws})
+        storage += "; tables " + ", ".join(tables.values())
+
+        pools = {
+            name: FunctionPool(function, function_environment(function, template, aws), concurrency)
+            for name, function in stack.functions(template).items()
+        }
+        for pool in pools.values():
+            cleanup.callback(pool.close)
+        all_routes = stack.routes(template)
+        server = LocalApiServer((HOST, port), all_routes, pools)
+        cleanup.callback(server.server_close)
+        for pool in pools.values():
+            pool.warm_up()
+
+        def stop(signum: int, frame: Any) -> None:
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        print(banner(server.base_url, storage, all_routes), flush=True)
+        started = time.monotonic()
+        server.serve_forever()
+    print(f"Stopped after {time.monotonic() - started:.0f} s.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
