@@ -5,7 +5,7 @@ UV ?= python3 -m uv
 EVENT ?= events/modify-metadata.json
 export SAM_CLI_TELEMETRY = 0
 
-.PHONY: help setup invoke test lint openapi build deploy
+.PHONY: help setup serve invoke test lint openapi build deploy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -14,10 +14,17 @@ setup: ## Install the locked toolchain and dependencies (uv, then the project's 
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
 	$(UV) sync --locked
 
+# dynalite, the tests' second DynamoDB-compatible server (in memory: no native build, so no install scripts).
+node_modules/.package-lock.json: package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+serve: setup ## Serve the API on http://127.0.0.1:3000/v1 (PORT=0: any free port) on an embedded DynamoDB
+	@$(UV) run --locked python -m local.server
+
 invoke: setup ## Replay one event through the Lambda entry point on the embedded DynamoDB: make invoke EVENT=events/create.json
 	@$(UV) run --locked python -m local.invoke $(EVENT)
 
-test: setup ## Run the whole test suite, then the linters
+test: setup node_modules/.package-lock.json ## Run the whole test suite, then the linters
 	$(UV) run --locked pytest
 	bash .ci/lint
 

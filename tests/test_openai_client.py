@@ -1,4 +1,5 @@
-"""The service driven by the official `openai` client, in process through local.gateway.
+"""The service driven by the official `openai` client, twice: in process through local.gateway (on moto), and
+over real HTTP through the local endpoint, `python -m local.server` (on dynalite).
 
 The client is in strict response-validation mode and never retries, so a response that does not match the
 SDK's own types, or an error that the SDK would retry, fails here.
@@ -23,9 +24,21 @@ BAD = openai.BadRequestError
 MISSING = openai.NotFoundError
 
 
+@pytest.fixture(params=["in-process", "http"])
+def table(request):
+    """The boto3 client of the table the `client` fixture's service stores in."""
+    fixture = "dynamodb" if request.param == "in-process" else "http_table"
+    return request.getfixturevalue(fixture)
+
+
 @pytest.fixture
-def client(dynamodb):
-    with openai_client() as client:
+def client(request, table):
+    if request.node.callspec.params["table"] == "in-process":
+        options = {}
+    else:
+        server = request.getfixturevalue("http_server")
+        options = {"base_url": server.base_url, "http_client": openai.DefaultHttpx2Client()}
+    with openai_client(**options) as client:
         yield client
 
 
@@ -565,7 +578,7 @@ def test_unsupported_parameter_on_create(client, call, param):
     assert f"'{param}'" in error.message and f"'{param}'" in error.body["message"]
 
 
-def test_failed_requests_change_nothing(client, dynamodb):
+def test_failed_requests_change_nothing(client, table):
     threads = client.beta.threads
     before = threads.with_raw_response.retrieve(FULL.id)
     expect_error(lambda: threads.update(FULL.id, metadata={"key17": "value17"}), BAD, **too_many_pairs(17))
@@ -574,7 +587,7 @@ def test_failed_requests_change_nothing(client, dynamodb):
     assert after.parse().metadata == FULL.metadata
 
     expect_error(lambda: threads.update(UNKNOWN_ID, metadata={"a": "b"}), MISSING, **not_found(UNKNOWN_ID))
-    assert "Item" not in dynamodb.get_item(TableName=TABLE_NAME, Key={"thread_id": {"S": UNKNOWN_ID}})
+    assert "Item" not in table.get_item(TableName=TABLE_NAME, Key={"thread_id": {"S": UNKNOWN_ID}})
 
 
 def test_beta_header_naming_v2_is_served(client):

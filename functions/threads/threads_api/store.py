@@ -109,11 +109,18 @@ class ThreadStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except _ConditionFailed as failed:
-            stored = failed.item
-            if stored is None or stored["project"]["S"] != project:
+            if failed.item is None and not patch.metadata_set:
+                raise ThreadNotFound(thread_id) from None  # only existence was asked
+            if failed.item is None:
+                # DynamoDB sends no old item when there is none; servers that never send it (dynalite, older
+                # DynamoDB Local) make this read tell "missing" from "near the limit".
+                stored = self.get(project, thread_id)
+            elif failed.item["project"]["S"] != project:
                 raise ThreadNotFound(thread_id) from None
+            else:
+                stored = from_item(failed.item)
             # The thread is near the limit: only the merged result can tell whether this patch fits.
-            return self._merge_and_write(project, thread_id, patch, from_item(stored))
+            return self._merge_and_write(project, thread_id, patch, stored)
         return from_item(response["Attributes"])
 
     def delete(self, project: str, thread_id: str) -> None:
@@ -159,9 +166,10 @@ class ThreadStore:
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except _ConditionFailed as failed:
-                if failed.item is None or failed.item["project"]["S"] != project:
+                if failed.item is not None and failed.item["project"]["S"] != project:
                     raise ThreadNotFound(thread_id) from None
-                stored = from_item(failed.item)  # changed meanwhile: merge again on what is there now
+                # Changed meanwhile: merge again on what is there now (read again if the server did not send it).
+                stored = from_item(failed.item) if failed.item is not None else None
                 continue
             return from_item(response["Attributes"])
         raise StorageUnavailable("the thread kept changing while a large patch was merged")

@@ -1,0 +1,133 @@
+"""Real servers for the tests, each a child process on a free loopback port: the local endpoint and dynalite."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import boto3
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DYNALITE = ROOT / "node_modules" / "dynalite" / "cli.js"
+# Credentials for local DynamoDB-compatible servers, which accept any.
+LOCAL_AWS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
+BASE_URL_LINE = re.compile(r"^Threads API on (http://127\.0\.0\.1:(\d+)/v1)$", re.MULTILINE)
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen
+    base_url: str
+    banner: str
+    output: list[str]  # every line printed so far, banner included
+
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1].split("/")[0])
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _pump(stream, lines: list[str], seen: threading.Event, marker: str) -> None:
+    for line in stream:
+        lines.append(line)
+        if marker in line:
+            seen.set()
+
+
+def start_server(command: list[str], env: dict[str, str], new_session: bool = False) -> RunningServer:
+    """Start the local endpoint with `command` and wait for its banner (the line that says how to stop it)."""
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=new_session,
+    )
+    lines: list[str] = []
+    ready = threading.Event()
+    threading.Thread(target=_pump, args=(process.stdout, lines, ready, "Ctrl-C"), daemon=True).start()
+    if not ready.wait(timeout=60) or process.poll() is not None:
+        process.kill()
+        raise RuntimeError("the local endpoint did not start:\n" + "".join(lines))
+    banner = "".join(lines)
+    found = BASE_URL_LINE.search(banner)
+    assert found, banner
+    return RunningServer(process, found.group(1), banner, lines)
+
+
+def server_environment(**extra: str) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "PORT", "TABLE_NAME"))}
+    env.update(PORT="0", QUIET="1")
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def local_endpoint(**extra: str) -> Iterator[RunningServer]:
+    """`python -m local.server` on a free port; stopped with SIGTERM, which must end it cleanly."""
+    server = start_server([sys.executable, "-m", "local.server"], server_environment(**extra))
+    try:
+        yield server
+    finally:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            raise
+
+
+@contextmanager
+def dynalite() -> Iterator[str]:
+    """dynalite (installed by `make test` from package-lock.json) in memory on a free port; yields its URL."""
+    node = shutil.which("node")
+    assert node and DYNALITE.exists(), "dynalite is installed by `make test` (npm ci); run it once"
+    port = _free_port()
+    process = subprocess.Popen(
+        [node, str(DYNALITE), "--host", "127.0.0.1", "--port", str(port), "--createTableMs", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("dynalite did not start") from None
+                time.sleep(0.05)
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def dynamodb_client(endpoint: str):
+    """A boto3 client for a local DynamoDB-compatible server."""
+    session = boto3.session.Session(
+        aws_access_key_id=LOCAL_AWS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_AWS["AWS_SECRET_ACCESS_KEY"],
+        region_name=LOCAL_AWS["AWS_DEFAULT_REGION"],
+    )
+    return session.client("dynamodb", endpoint_url=endpoint)
