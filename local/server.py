@@ -165,6 +165,8 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Malformed HTTP (bad request line, oversized headers, unknown method) gets a JSON envelope too."""
         self.close_connection = True
+        if not self.request_version.startswith("HTTP/1."):
+            self.request_version = "HTTP/1.1"  # an unparsable request line: still answer with status and headers
         text = message or HTTPStatus(code).phrase
         self._respond(code, [("content-type", "application/json")], _gateway_error(code, text), str(uuid.uuid4()), True)
 
