@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -65,6 +66,10 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return "threads-local"
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _serve(self) -> None:
         request_id = str(uuid.uuid4())
@@ -158,9 +163,11 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         if close or self.close_connection:
             self.close_connection = True
             self.send_header("Connection", "close")
-        self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(content)
+            self._headers_buffer.append(b"\r\n" + content)  # one write: no Nagle/delayed-ACK stall per response
+            self.flush_headers()
+        else:
+            self.end_headers()
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Malformed HTTP (bad request line, oversized headers, unknown method) gets a JSON envelope too."""

@@ -52,7 +52,7 @@ def invoke(dynamodb):
 @pytest.fixture(scope="session")
 def dynalite_endpoint():
     """One dynalite server for the whole run: a second, independent DynamoDB-compatible implementation."""
-    from tests.local_servers import dynalite
+    from local.launch import dynalite
 
     with dynalite() as endpoint:
         yield endpoint
@@ -61,7 +61,7 @@ def dynalite_endpoint():
 @pytest.fixture(scope="session")
 def http_server(dynalite_endpoint):
     """The local endpoint (`python -m local.server`) on a free port, storing in dynalite."""
-    from tests.local_servers import LOCAL_AWS, local_endpoint
+    from local.launch import LOCAL_AWS, local_endpoint
 
     with local_endpoint(AWS_ENDPOINT_URL_DYNAMODB=dynalite_endpoint, **LOCAL_AWS) as server:
         yield server
@@ -72,7 +72,7 @@ def http_table(http_server, dynalite_endpoint):
     """The boto3 client of the local endpoint's table, with the fixture threads put back as they were."""
     from local.embedded import TABLE_NAME
     from local.fixtures import UNKNOWN_ID, seed_fixture_threads
-    from tests.local_servers import dynamodb_client
+    from local.launch import dynamodb_client
 
     client = dynamodb_client(dynalite_endpoint)
     seed_fixture_threads(client, TABLE_NAME)

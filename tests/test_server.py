@@ -21,8 +21,7 @@ import pytest
 
 from local import stack
 from local.embedded import TABLE_NAME
-from local.runtime import FunctionPool, InvocationFailed
-from tests.local_servers import (
+from local.launch import (
     LOCAL_AWS,
     ROOT,
     dynamodb_client,
@@ -30,6 +29,7 @@ from tests.local_servers import (
     server_environment,
     start_server,
 )
+from local.runtime import FunctionPool, InvocationFailed
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -1,4 +1,4 @@
-"""Real servers for the tests, each a child process on a free loopback port: the local endpoint and dynalite."""
+"""Start real servers as child processes on free loopback ports: the local endpoint and dynalite (tests, bench)."""
 
 from __future__ import annotations
 
