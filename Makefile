@@ -5,7 +5,7 @@ UV ?= python3 -m uv
 EVENT ?= events/modify-metadata.json
 export SAM_CLI_TELEMETRY = 0
 
-.PHONY: help setup serve invoke test lint openapi build deploy
+.PHONY: help setup serve load invoke test lint openapi build deploy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,21 +21,25 @@ node_modules/.package-lock.json: package-lock.json
 serve: setup ## Serve the API on http://127.0.0.1:3000/v1 (PORT=0: any free port) on an embedded DynamoDB
 	@$(UV) run --locked python -m local.server
 
+load: setup node_modules/.package-lock.json ## Modify throughput through the local endpoint, 8 concurrent clients, on moto and dynalite
+	$(UV) run --locked python -m bench.serve_load
+
 invoke: setup ## Replay one event through the Lambda entry point on the embedded DynamoDB: make invoke EVENT=events/create.json
 	@$(UV) run --locked python -m local.invoke $(EVENT)
 
-test: setup node_modules/.package-lock.json ## Run the whole test suite, then the linters
+test: setup node_modules/.package-lock.json ## Run the whole test suite, then the linters and the build check
 	$(UV) run --locked pytest
 	bash .ci/lint
+	bash .ci/build-check
 
-lint: setup ## sam validate --lint and cfn-lint on template.yaml, ruff on the code
+lint: setup ## sam validate --lint, cfn-lint (with the serverless rules) on template.yaml, ruff on the code
 	bash .ci/lint
 
 openapi: setup ## Write the OpenAPI document the code generates to functions/threads/openapi.json
 	$(UV) run --locked python -m local.openapi
 
-build: setup ## sam build (needs python3.13 on PATH)
-	$(UV) run --locked sam build
+build: setup ## sam build for python3.13 on arm64 (no Docker), then check the artifact
+	bash .ci/build-check
 
-deploy: build ## sam deploy --guided
+deploy: build ## sam deploy --guided (defaults from samconfig.toml)
 	$(UV) run --locked sam deploy --guided

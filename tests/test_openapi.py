@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
+import re
 import tomllib
 
 from local.openapi import DOCUMENT_PATH, openapi_document, render
@@ -47,3 +49,26 @@ def test_lambda_requirements_pin_the_locked_runtime_versions():
     lines = (ROOT / "functions" / "threads" / "requirements.txt").read_text().split()
     pinned = dict(line.split("==") for line in lines if line and not line.startswith("#"))
     assert pinned == {name: locked[name] for name in ("aws-lambda-powertools", "pydantic")}
+
+
+def test_the_api_serves_the_checked_in_document(invoke):
+    response = invoke("GET", "/v1/openapi.json")
+    assert response.status == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.raw["body"] == DOCUMENT_PATH.read_text(encoding="utf-8")
+    assert response.headers["x-request-id"]
+
+
+def test_only_get_on_the_exact_path_serves_it(invoke):
+    for method, path in (("GET", "/v1/openapiXjson"), ("POST", "/v1/openapi.json"), ("GET", "/openapi.json")):
+        response = invoke(method, path)
+        assert response.status == 404, (method, path)
+        assert response.json["error"]["message"] == f"Invalid URL ({method} {path})"
+    assert "/v1/openapi.json" not in openapi_document()["paths"]
+
+
+def test_the_served_document_holds_no_deployment_detail():
+    text = DOCUMENT_PATH.read_text(encoding="utf-8")
+    assert all(server["url"].startswith("/") for server in json.loads(text).get("servers", [])), "no host"
+    for secret in (r"arn:aws", r"amazonaws\.com", r"execute-api", r"\b\d{12}\b", r"\bsk-", r"Bearer [A-Za-z0-9]"):
+        assert not re.search(secret, text), secret

@@ -15,6 +15,6 @@ def test_runs_on_the_lambda_python():
 
 def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one():
     opening = "\n".join((ROOT / "README.md").read_text().splitlines()[:10])
-    assert "make invoke EVENT=events/" in opening
+    assert "make serve" in opening
     assert "make test" in opening
     assert "make test" in (ROOT / ".ci" / "run").read_text()

@@ -11,16 +11,28 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 
-from threads_api import errors
+from threads_api import document, errors
 from threads_api.body import as_json_text_event, read_json_body
 from threads_api.errors import ApiError
-from threads_api.routes import DEFAULT_PROJECT, router
+from threads_api.routes import DEFAULT_PROJECT, router, thread_store
 from threads_api.store import MetadataLimitExceeded, StorageUnavailable, ThreadNotFound
 from threads_api.validation import first_error
 
 logger = Logger()
 app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=read_json_body)
 app.include_router(router)
+app.include_router(document.router)
+
+# SnapStart resumes many execution environments from one snapshot of this initialised module. Thread ids need
+# nothing done: they come from `secrets`, each drawn from the operating system (os.urandom) when it is made, so
+# after the restore, and no random generator state of ours is in the snapshot to be shared. The DynamoDB client
+# is dropped instead, so that each restored environment makes its own, with fresh connections and credentials.
+try:
+    from snapshot_restore_py import register_after_restore
+except ImportError:  # only the Lambda runtime has it; nothing is ever restored elsewhere
+    pass
+else:
+    register_after_restore(thread_store.cache_clear)
 
 
 def _error_response(error: ApiError) -> Response:

@@ -6,10 +6,12 @@ import os
 from functools import cache
 from typing import Annotated
 
+import botocore.session
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
+from botocore.config import Config
 from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
@@ -26,10 +28,11 @@ router = Router()
 
 @cache
 def thread_store() -> ThreadStore:
-    """The store of the running function, made once per execution environment."""
-    import botocore.session
-    from botocore.config import Config
+    """The store of the running function, made once per execution environment.
 
+    botocore is imported with this module, during init, so that a SnapStart snapshot already holds it: the
+    import is most of the cost of a first client. The client itself is made on first use, after any restore.
+    """
     # Bounded so that a slow DynamoDB answers a 503 well inside the function's timeout. A plain botocore
     # client: boto3 adds nothing used here but import time.
     config = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 3})

@@ -1,0 +1,102 @@
+"""What SnapStart needs of the code: a restored environment makes its own DynamoDB client and unique ids.
+
+`snapshot_restore_py` exists only in the Lambda runtime, so each test runs the real entry point in a child
+Python with a stand-in module that records the hooks `app` registers, then plays the runtime's part.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+RUNTIME = textwrap.dedent(
+    """
+    import json, sys, types
+
+    hooks = {"before_snapshot": [], "after_restore": []}
+    runtime = types.ModuleType("snapshot_restore_py")
+    runtime.register_before_snapshot = lambda hook, *a, **k: hooks["before_snapshot"].append((hook, a, k))
+    runtime.register_after_restore = lambda hook, *a, **k: hooks["after_restore"].append((hook, a, k))
+    sys.modules["snapshot_restore_py"] = runtime
+
+    import app  # the initialisation a snapshot is taken of
+
+    def restore():
+        for hook, args, kwargs in hooks["after_restore"]:
+            hook(*args, **kwargs)
+    """
+)
+
+
+def run(script: str) -> dict:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "functions" / "threads"),
+        "TABLE_NAME": "threads-snapstart",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", RUNTIME + textwrap.dedent(script)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_a_restored_environment_makes_a_new_dynamodb_client():
+    found = run(
+        """
+        from threads_api.routes import thread_store
+
+        before = thread_store()  # a client made before the snapshot, e.g. by a warm-up
+        restore()
+        after = thread_store()
+        print(json.dumps({
+            "hooks": len(hooks["after_restore"]),
+            "new_store": after is not before,
+            "new_client": after._client is not before._client,
+            "same_table": after._table == before._table,
+        }))
+        """
+    )
+    assert found == {"hooks": 1, "new_store": True, "new_client": True, "same_table": True}
+
+
+def test_environments_resumed_from_one_snapshot_issue_different_thread_ids():
+    # A snapshot copies all of the process's memory into every environment resumed from it, Python's own random
+    # generator included; fork copies it too. Seeding that generator alike on both sides stands for the copy
+    # (fork alone reseeds it): ids drawn from it would then repeat, ids from the kernel's generator do not.
+    found = run(
+        """
+        import os, random, re
+        from threads_api.thread import new_thread_id
+
+        reader, writer = os.pipe()
+        child = os.fork()
+        restore()
+        random.seed(20261125)
+        ids = [new_thread_id() for _ in range(3)]
+        if child == 0:
+            os.write(writer, json.dumps(ids).encode())
+            os._exit(0)
+        os.waitpid(child, 0)
+        theirs = json.loads(os.read(reader, 4096))
+        print(json.dumps({
+            "shared": sorted(set(ids) & set(theirs)),
+            "well_formed": all(re.fullmatch(r"thread_[A-Za-z0-9]{24}", i) for i in ids + theirs),
+        }))
+        """
+    )
+    assert found == {"shared": [], "well_formed": True}
