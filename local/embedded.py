@@ -1,4 +1,4 @@
-"""An embedded DynamoDB (moto, in process) holding the threads table and the fixture threads."""
+"""An embedded DynamoDB (moto, in process) holding the template's tables, the fixture threads and keys."""
 
 from __future__ import annotations
 
@@ -6,37 +6,44 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-TABLE_NAME = "threads-local"
-_FAKE_AWS = {
+from local.stack import local_table_name
+
+TABLE_NAME = local_table_name("ThreadsTable")
+KEYS_TABLE_NAME = local_table_name("KeysTable")
+_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_SESSION_TOKEN": "local",
     "AWS_DEFAULT_REGION": "us-east-1",
+    "TABLE_NAME": TABLE_NAME,
+    "KEYS_TABLE_NAME": KEYS_TABLE_NAME,
 }
 
 
 @contextmanager
 def embedded_dynamodb(seed: bool = True) -> Iterator[object]:
-    """Within it, the function's DynamoDB calls reach an in-memory table; yields the boto3 client."""
+    """Within it, the function's DynamoDB calls reach in-memory tables; yields the boto3 client."""
     import boto3
     from moto import mock_aws
 
-    from local.fixtures import seed_fixture_threads
-    from local.table import create_threads_table
-    from threads_api.routes import thread_store
+    from local.fixtures import seed_fixture_keys, seed_fixture_threads
+    from local.table import create_table
+    from threads_api import resources
 
-    saved = {name: os.environ.get(name) for name in (*_FAKE_AWS, "TABLE_NAME")}
-    os.environ.update(_FAKE_AWS, TABLE_NAME=TABLE_NAME)
-    thread_store.cache_clear()
+    saved = {name: os.environ.get(name) for name in _ENVIRONMENT}
+    os.environ.update(_ENVIRONMENT)
+    resources.reset()
     try:
         with mock_aws():
             client = boto3.client("dynamodb")
-            create_threads_table(client, TABLE_NAME)
+            create_table(client, TABLE_NAME, "ThreadsTable")
+            create_table(client, KEYS_TABLE_NAME, "KeysTable")
+            seed_fixture_keys(client, KEYS_TABLE_NAME)
             if seed:
                 seed_fixture_threads(client, TABLE_NAME)
             yield client
     finally:
-        thread_store.cache_clear()
+        resources.reset()
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

@@ -1,10 +1,18 @@
-"""The fixture threads that `make invoke` and the sample events in events/ refer to."""
+"""The fixture threads and API keys that `make invoke`, the sample events in events/ and the tests refer to."""
 
 from __future__ import annotations
 
-from threads_api.routes import DEFAULT_PROJECT
+from threads_api.keys import KeyTable
 from threads_api.store import to_item
 from threads_api.thread import ID_PREFIX, Thread
+
+# The fixture threads' project, and its key: the one the sample events and the in-process client send.
+DEFAULT_PROJECT = "proj_default"
+API_KEY = "sk-local-example"
+# A second project, for isolation, and a key of the first project that has been revoked.
+OTHER_PROJECT = "proj_other"
+OTHER_API_KEY = "sk-other-project-example"
+REVOKED_API_KEY = "sk-revoked-example-key"
 
 
 def _fixture_id(name: str) -> str:
@@ -35,3 +43,10 @@ UNKNOWN_ID = _fixture_id("NeverCreated")
 def seed_fixture_threads(client, table_name: str) -> None:
     for thread in FIXTURE_THREADS:
         client.put_item(TableName=table_name, Item=to_item(thread))
+
+
+def seed_fixture_keys(client, table_name: str) -> None:
+    keys = KeyTable(client, table_name)
+    keys.add(API_KEY, DEFAULT_PROJECT)
+    keys.add(OTHER_API_KEY, OTHER_PROJECT)
+    keys.revoke(keys.add(REVOKED_API_KEY, DEFAULT_PROJECT).key_id)

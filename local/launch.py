@@ -80,9 +80,18 @@ def server_environment(**extra: str) -> dict[str, str]:
     return env
 
 
+def fixture_keys() -> str:
+    """THREADS_API_KEYS for the fixture keys of local/fixtures.py."""
+    from local.fixtures import API_KEY, DEFAULT_PROJECT, OTHER_API_KEY, OTHER_PROJECT
+
+    return f"{API_KEY}={DEFAULT_PROJECT},{OTHER_API_KEY}={OTHER_PROJECT}"
+
+
 @contextmanager
 def local_endpoint(**extra: str) -> Iterator[RunningServer]:
-    """`python -m local.server` on a free port; stopped with SIGTERM, which must end it cleanly."""
+    """`python -m local.server` on a free port, with the fixture keys unless THREADS_API_KEYS is given; stopped
+    with SIGTERM, which must end it cleanly."""
+    extra.setdefault("THREADS_API_KEYS", fixture_keys())
     server = start_server([sys.executable, "-m", "local.server"], server_environment(**extra))
     try:
         yield server

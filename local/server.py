@@ -30,6 +30,7 @@ from local.gateway import event_from_http, http_from_proxy_response
 from local.runtime import FunctionPool, InvocationFailed
 from local.storage import EMBEDDED_AWS, dynamodb_client, embedded_dynamodb_server, prepare_tables
 from threads_api.errors import ApiError, body_too_large, internal_error
+from threads_api.keys import KeyTable
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
@@ -220,11 +221,40 @@ def function_environment(function: stack.Function, template: dict, aws: dict[str
     return environment
 
 
-def banner(base_url: str, storage: str, routes: list[stack.Route]) -> str:
+LOCAL_PROJECT = "proj_local"
+
+
+def configured_keys(text: str) -> dict[str, str]:
+    """THREADS_API_KEYS: comma-separated KEY=PROJECT pairs (a key: any non-empty string without `,` or `=`)."""
+    keys = {}
+    for pair in text.split(","):
+        key, equals, project = (part.strip() for part in pair.partition("="))
+        if not (key and equals and project) or "=" in project:
+            raise SystemExit(f"THREADS_API_KEYS: {pair.strip()!r} is not KEY=PROJECT")
+        keys[key] = project
+    return keys
+
+
+def install_keys(keys: KeyTable) -> tuple[str, str | None]:
+    """Store the keys THREADS_API_KEYS names, or mint one for the local project; returns (what to say, the key
+    the snippet may show: only a freshly minted one)."""
+    text = os.environ.get("THREADS_API_KEYS", "").strip()
+    if text:
+        configured = configured_keys(text)
+        for secret, project in configured.items():
+            keys.add(secret, project)
+        projects = ", ".join(sorted(set(configured.values())))
+        return f"the {len(configured)} keys of THREADS_API_KEYS (projects {projects})", None
+    secret, key = keys.create(LOCAL_PROJECT)
+    return f"{secret}  (project {LOCAL_PROJECT}, {key.key_id}; made now, shown once)", secret
+
+
+def banner(base_url: str, storage: str, keys_endpoint: str, routes: list[stack.Route], auth: str, key: str | None):
+    credential = f'api_key="{key}"' if key else 'api_key=os.environ["OPENAI_API_KEY"]'
     snippet = "\n".join(
         [
-            "from openai import OpenAI",
-            f'client = OpenAI(base_url="{base_url}", api_key="sk-local")',
+            "from openai import OpenAI" if key else "import os; from openai import OpenAI",
+            f'client = OpenAI(base_url="{base_url}", {credential})',
             'print(client.beta.threads.update(client.beta.threads.create().id, metadata={"hello": "world"}))',
         ]
     )
@@ -233,9 +263,13 @@ def banner(base_url: str, storage: str, routes: list[stack.Route]) -> str:
         f"Threads API on {base_url}\n"
         f"  routes: {listed}\n"
         f"  storage: {storage}\n"
-        "  auth: send any non-empty API key (Authorization: Bearer <key>); every caller acts for the default project\n"
+        f"  API key: {auth}\n"
+        "    send it as `Authorization: Bearer <key>`; each key acts for its project only. More keys:\n"
+        f"    python3 -m uv run python -m admin.keys --endpoint {keys_endpoint} create --project <project>\n"
         "\n"
-        "Try it: paste these three lines into `python3 -m uv run python` in another terminal:\n"
+        "Try it: paste these three lines into `python3 -m uv run python` in another terminal"
+        + ("" if key else " (with OPENAI_API_KEY set to one of your keys)")
+        + ":\n"
         "\n"
         f"{snippet}\n"
         "\n"
@@ -259,6 +293,7 @@ def main() -> int:
         client = dynamodb_client(endpoint, {**os.environ, **aws})
         tables = prepare_tables(client, template, {**os.environ, **aws})
         storage += "; tables " + ", ".join(tables.values())
+        auth, shown_key = install_keys(KeyTable(client, tables["KeysTable"]))
 
         pools = {
             name: FunctionPool(function, function_environment(function, template, aws), concurrency)
@@ -277,7 +312,7 @@ def main() -> int:
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        print(banner(server.base_url, storage, all_routes), flush=True)
+        print(banner(server.base_url, storage, endpoint, all_routes, auth, shown_key), flush=True)
         started = time.monotonic()
         server.serve_forever()
     print(f"Stopped after {time.monotonic() - started:.0f} s.", flush=True)

@@ -140,21 +140,20 @@ def local_table_name(logical_id: str) -> str:
 def resolve_environment(function: Function, template: dict, overrides: dict[str, str]) -> dict[str, str]:
     """The function's environment variables as a local run sees them.
 
-    A `!Ref` to a table becomes its local name, unless `overrides` (the caller's own environment) names the
-    variable, which is how a real table is chosen; a `!Ref` to a parameter becomes the parameter's default.
+    A variable that `overrides` (the caller's own environment) sets takes that value, which is how a real table
+    is chosen; otherwise a `!Ref` to a table becomes its local name and a `!Ref` to a parameter its default.
     """
     parameters = template.get("Parameters", {})
     known_tables = set(tables(template))
     resolved = {}
     for name, value in function.environment.items():
-        if isinstance(value, str | int | float | bool):
-            resolved[name] = str(value)
-            continue
         ref = value.get("Ref") if isinstance(value, dict) else None
-        if ref in known_tables:
-            resolved[name] = overrides.get(name) or local_table_name(ref)
+        if overrides.get(name):
+            resolved[name] = overrides[name]
+        elif isinstance(value, str | int | float | bool):
+            resolved[name] = str(value)
+        elif ref in known_tables:
+            resolved[name] = local_table_name(ref)
         elif ref in parameters and "Default" in parameters[ref]:
             resolved[name] = str(parameters[ref]["Default"])
-        elif name in overrides:
-            resolved[name] = overrides[name]
     return resolved

@@ -36,14 +36,18 @@ class Invoked:
 
 @pytest.fixture
 def invoke(dynamodb):
-    """invoke(method, path, body=None, headers=None, ...) -> Invoked, through app.lambda_handler."""
+    """invoke(method, path, body=None, headers=None, ...) -> Invoked, through app.lambda_handler.
+
+    The request carries the fixture project's API key unless `headers` gives another `authorization` (None: none).
+    """
     import app
     from local.events import LambdaContext, http_event
+    from local.fixtures import API_KEY
 
     def call(method: str, path: str, body=None, headers=None, **kwargs) -> Invoked:
-        event = http_event(
-            method, path, body, headers={"content-type": "application/json", **(headers or {})}, **kwargs
-        )
+        sent = {"content-type": "application/json", "authorization": f"Bearer {API_KEY}", **(headers or {})}
+        sent = {name: value for name, value in sent.items() if value is not None}
+        event = http_event(method, path, body, headers=sent, **kwargs)
         return Invoked(app.lambda_handler(event, LambdaContext()))
 
     return call
@@ -70,11 +74,12 @@ def http_server(dynalite_endpoint):
 @pytest.fixture
 def http_table(http_server, dynalite_endpoint):
     """The boto3 client of the local endpoint's table, with the fixture threads put back as they were."""
-    from local.embedded import TABLE_NAME
-    from local.fixtures import UNKNOWN_ID, seed_fixture_threads
+    from local.embedded import KEYS_TABLE_NAME, TABLE_NAME
+    from local.fixtures import UNKNOWN_ID, seed_fixture_keys, seed_fixture_threads
     from local.launch import dynamodb_client
 
     client = dynamodb_client(dynalite_endpoint)
+    seed_fixture_keys(client, KEYS_TABLE_NAME)
     seed_fixture_threads(client, TABLE_NAME)
     client.delete_item(TableName=TABLE_NAME, Key={"thread_id": {"S": UNKNOWN_ID}})
     return client

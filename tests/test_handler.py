@@ -275,9 +275,15 @@ def test_delete_then_everything_is_not_found(invoke):
         assert invoke(method, f"/v1/threads/{BASIC.id}", "{}" if method == "POST" else None).status == 404
 
 
+def key_checked(invoke) -> None:
+    """One request first, so that the caller's key is cached and the faults below hit the thread calls."""
+    assert invoke("GET", f"/v1/threads/{BASIC.id}").status == 200
+
+
 def test_storage_throttling_answers_503_with_retry_after(invoke):
     from threads_api.routes import thread_store
 
+    key_checked(invoke)
     store = thread_store()
     with Stubber(store._client) as stubber:
         stubber.add_client_error(
@@ -299,6 +305,7 @@ def test_unexpected_errors_answer_a_generic_500_without_internals(invoke):
     collector.emit = lambda record: records.append(app.logger.registered_formatter.format(record))
     app.logger.addHandler(collector)
 
+    key_checked(invoke)
     store = thread_store()
     with Stubber(store._client) as stubber:
         stubber.add_client_error(
@@ -338,6 +345,7 @@ def test_an_unreachable_dynamodb_answers_503_and_changes_nothing(invoke, fault):
     def unreachable(**_):
         raise fault
 
+    key_checked(invoke)
     events = thread_store()._client.meta.events
     events.register("before-send.dynamodb", unreachable)
     try:

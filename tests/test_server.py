@@ -21,10 +21,12 @@ import pytest
 
 from local import stack
 from local.embedded import TABLE_NAME
+from local.fixtures import API_KEY
 from local.launch import (
     LOCAL_AWS,
     ROOT,
     dynamodb_client,
+    fixture_keys,
     local_endpoint,
     server_environment,
     start_server,
@@ -43,8 +45,8 @@ def embedded_server():
         yield server
 
 
-def client_for(server, **options) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url, api_key="sk-local", max_retries=0, **options)
+def client_for(server, api_key: str = API_KEY) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0)
 
 
 def raw_exchange(server, data: bytes, timeout: float = 10) -> bytes:
@@ -101,7 +103,8 @@ def test_readme_starts_the_server_and_its_printed_snippet_creates_and_modifies_a
         )
         assert pasted.returncode == 0, pasted.stderr
         thread_id = re.search(r"Thread\(id='(thread_\w+)'", pasted.stdout).group(1)
-        thread = client_for(server).beta.threads.retrieve(thread_id)
+        minted = re.search(r'api_key="(sk-[A-Za-z0-9]{48})"', snippet).group(1)  # made by the server, for it
+        thread = client_for(server, minted).beta.threads.retrieve(thread_id)
         assert thread.metadata == {"hello": "world"}
     finally:
         os.killpg(server.process.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground group
@@ -114,7 +117,8 @@ def test_readme_starts_the_server_and_its_printed_snippet_creates_and_modifies_a
 
 def test_banner_says_how_to_authenticate_and_where_the_data_is(embedded_server):
     banner = embedded_server.banner
-    assert "API key" in banner and "storage: embedded" in banner
+    assert "API key: the 2 keys of THREADS_API_KEYS" in banner and "storage: embedded" in banner
+    assert API_KEY not in banner  # keys given to it are not repeated
     for route in ("POST /v1/threads", "POST /v1/threads/{thread_id}", "$default"):
         assert route in banner
 
@@ -134,7 +138,8 @@ def _processes_with(marker: str) -> list[int]:
 def test_sigterm_stops_the_server_and_its_execution_environments():
     marker = f"LOCAL_TEST_MARKER={uuid.uuid4()}"
     name, value = marker.split("=")
-    server = start_server([sys.executable, "-m", "local.server"], server_environment(**{name: value}))
+    environment = server_environment(**{name: value}, THREADS_API_KEYS=fixture_keys())
+    server = start_server([sys.executable, "-m", "local.server"], environment)
     barrier = threading.Barrier(4)
 
     def create() -> None:
@@ -244,7 +249,12 @@ def test_unknown_method_gets_the_envelope(embedded_server):
 @pytest.mark.parametrize("size", [2 * 1024 * 1024, 11 * 1024 * 1024])
 def test_huge_bodies_get_the_contracts_413(embedded_server, size):
     # 2 MiB reaches the function, which refuses it; 11 MiB is over API Gateway's 10 MB and never reaches it.
-    response = httpx2.post(f"{embedded_server.base_url}/threads", content=b"{" + b" " * (size - 2) + b"}", timeout=30)
+    response = httpx2.post(
+        f"{embedded_server.base_url}/threads",
+        content=b"{" + b" " * (size - 2) + b"}",
+        headers={"authorization": f"Bearer {API_KEY}"},
+        timeout=30,
+    )
     assert response.status_code == 413
     assert response.json() == {
         "error": {
@@ -287,7 +297,7 @@ def test_chunked_body_is_read(embedded_server):
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:])) + b"0\r\n\r\n"
     request = (
         b"POST /v1/threads HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
-        b"Transfer-Encoding: chunked\r\n\r\n" + chunks
+        b"Authorization: Bearer " + API_KEY.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks
     )
     status, headers, thread = parse_response(raw_exchange(embedded_server, request))
     assert status == 200, thread
@@ -295,7 +305,7 @@ def test_chunked_body_is_read(embedded_server):
 
 
 def test_keep_alive_serves_many_requests_on_one_connection(embedded_server):
-    with httpx2.Client(base_url=embedded_server.base_url) as http:
+    with httpx2.Client(base_url=embedded_server.base_url, headers={"authorization": f"Bearer {API_KEY}"}) as http:
         for _ in range(3):
             response = http.get("/threads/thread_000000000000000000000000")
             assert response.status_code == 404 and response.headers["x-request-id"]

@@ -7,11 +7,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from local.embedded import TABLE_NAME
-from local.fixtures import BASIC, EMPTY, FIXTURE_THREADS, FULL, UNKNOWN_ID
+from local.fixtures import BASIC, DEFAULT_PROJECT, EMPTY, FIXTURE_THREADS, FULL, UNKNOWN_ID
 from tests.reference import reference_merge
 from threads_api.models import TOOL_ID_LISTS, ModifyThreadRequest
 from threads_api.patch import ThreadPatch
-from threads_api.routes import DEFAULT_PROJECT
 from threads_api.store import MetadataLimitExceeded, StorageUnavailable, ThreadNotFound, ThreadStore
 from threads_api.thread import is_issued_thread_id
 

@@ -23,6 +23,7 @@ LOG_GROUP, ROLE, ALARM = "AWS::Logs::LogGroup", "AWS::IAM::Role", "AWS::CloudWat
 DYNAMODB_CALLS = {
     "ThreadsFunction": {
         "ThreadsTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+        "KeysTable": {"dynamodb:GetItem"},
     },
 }
 LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}

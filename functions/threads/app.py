@@ -11,10 +11,11 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 
-from threads_api import document, errors
+from threads_api import document, errors, resources
 from threads_api.body import as_json_text_event, read_json_body
 from threads_api.errors import ApiError
-from threads_api.routes import DEFAULT_PROJECT, router, thread_store
+from threads_api.keys import InvalidApiKey, MissingApiKey
+from threads_api.routes import router
 from threads_api.store import MetadataLimitExceeded, StorageUnavailable, ThreadNotFound
 from threads_api.validation import first_error
 
@@ -26,13 +27,14 @@ app.include_router(document.router)
 # SnapStart resumes many execution environments from one snapshot of this initialised module. Thread ids need
 # nothing done: they come from `secrets`, each drawn from the operating system (os.urandom) when it is made, so
 # after the restore, and no random generator state of ours is in the snapshot to be shared. The DynamoDB client
-# is dropped instead, so that each restored environment makes its own, with fresh connections and credentials.
+# (and the key answers cached by it) is dropped instead, so that each restored environment makes its own, with
+# fresh connections and credentials.
 try:
     from snapshot_restore_py import register_after_restore
 except ImportError:  # only the Lambda runtime has it; nothing is ever restored elsewhere
     pass
 else:
-    register_after_restore(thread_store.cache_clear)
+    register_after_restore(resources.reset)
 
 
 def _error_response(error: ApiError) -> Response:
@@ -77,20 +79,42 @@ def _unknown_route(_: NotFoundError) -> Response:
     return _error_response(errors.invalid_url(event.request_context.http.method, event.raw_path))
 
 
+def _proxy_response(error: ApiError) -> dict[str, Any]:
+    return {
+        "statusCode": error.status,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON, **(error.headers or {})},
+        "body": json.dumps(error.envelope()),
+        "isBase64Encoded": False,
+    }
+
+
+def _caller_project(event: dict[str, Any]) -> str | ApiError:
+    """The project of the request's API key, or the error that answers it. Checked before anything else, unknown
+    routes included, so that a caller without a valid key learns nothing."""
+    headers = event.get("headers") or {}
+    try:
+        return resources.authenticator().project_for(headers.get("authorization"))
+    except MissingApiKey:
+        return errors.missing_api_key()
+    except InvalidApiKey as invalid:
+        return errors.invalid_api_key(invalid.masked)
+    except StorageUnavailable as error:
+        logger.warning("storage unavailable", reason=str(error))
+        return errors.storage_unavailable()
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request_id = (event.get("requestContext") or {}).get("requestId") or context.aws_request_id
     try:
-        app.append_context(project=DEFAULT_PROJECT)
-        response = app.resolve(as_json_text_event(event), context)
+        project = _caller_project(event)
+        if isinstance(project, ApiError):
+            response = _proxy_response(project)
+        else:
+            app.append_context(project=project)
+            response = app.resolve(as_json_text_event(event), context)
     except Exception:  # the event itself could not be handled: still the contract's envelope
         logger.exception("request could not be resolved")
-        error = errors.internal_error()
-        response = {
-            "statusCode": error.status,
-            "headers": {"Content-Type": content_types.APPLICATION_JSON},
-            "body": json.dumps(error.envelope()),
-            "isBase64Encoded": False,
-        }
+        response = _proxy_response(errors.internal_error())
     response.setdefault("headers", {})["x-request-id"] = request_id
     return response

@@ -181,3 +181,15 @@ def internal_error() -> ApiError:
         "The server had an error while processing your request. Sorry about that!",
         type="server_error",
     )
+
+
+def missing_api_key() -> ApiError:
+    return ApiError(
+        401,
+        "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer "
+        "auth (i.e. Authorization: Bearer YOUR_KEY).",
+    )
+
+
+def invalid_api_key(masked_key: str) -> ApiError:
+    return ApiError(401, f"Incorrect API key provided: {masked_key}.", code="invalid_api_key")

@@ -2,47 +2,28 @@
 
 from __future__ import annotations
 
-import os
-from functools import cache
 from typing import Annotated
 
-import botocore.session
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
-from botocore.config import Config
 from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from .body import refuse_unreadable
 from .models import CreateThreadRequest, DeletedThreadObject, ErrorResponse, ModifyThreadRequest, ThreadObject
 from .patch import ThreadPatch
+from .resources import thread_store
 from .store import ThreadStore
 from .thread import Thread, deleted_wire
-
-DEFAULT_PROJECT = "proj_default"
 
 router = Router()
 
 
-@cache
-def thread_store() -> ThreadStore:
-    """The store of the running function, made once per execution environment.
-
-    botocore is imported with this module, during init, so that a SnapStart snapshot already holds it: the
-    import is most of the cost of a first client. The client itself is made on first use, after any restore.
-    """
-    # Bounded so that a slow DynamoDB answers a 503 well inside the function's timeout. A plain botocore
-    # client: boto3 adds nothing used here but import time.
-    config = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 3})
-    client = botocore.session.get_session().create_client("dynamodb", config=config)
-    return ThreadStore(client, os.environ["TABLE_NAME"])
-
-
 def caller_project() -> str:
-    """The project the caller acts for. Every thread belongs to the default project until keys exist."""
-    return router.context.get("project", DEFAULT_PROJECT)
+    """The project of the caller's API key, which the entry point checked before routing."""
+    return router.context["project"]
 
 
 def _served_beta(value: str | None) -> str | None:

@@ -16,7 +16,7 @@ from .models import MAX_METADATA_PAIRS
 from .patch import ThreadPatch
 from .thread import Thread, is_issued_thread_id, new_thread_id
 
-_RETRYABLE = frozenset(
+RETRYABLE_ERROR_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
         "ThrottlingException",
@@ -181,7 +181,7 @@ class ThreadStore:
             code = error.response.get("Error", {}).get("Code", "")
             if code == "ConditionalCheckFailedException":
                 raise _ConditionFailed(error.response.get("Item")) from None
-            if code in _RETRYABLE:
+            if code in RETRYABLE_ERROR_CODES:
                 raise StorageUnavailable(code) from error
             raise
         except BotoCoreError as error:

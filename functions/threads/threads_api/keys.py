@@ -1,0 +1,200 @@
+"""API keys: how a key is made, what is kept of it, and which project a request's key acts for.
+
+A key is `sk-` and 48 random base62 characters. Only its SHA-256 hash is stored, in the keys table, with the
+project it belongs to, a short key id, its creation time and a revoked flag. The function checks the key
+itself (an API Gateway authorizer could not answer the contract's 401 body), through a bounded in-memory cache:
+a revoked key keeps working in an execution environment that has it cached for at most `ttl_seconds`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .store import RETRYABLE_ERROR_CODES, StorageUnavailable
+
+KEY_PREFIX = "sk-"
+KEY_RANDOM_CHARACTERS = 48
+_BASE62 = string.ascii_letters + string.digits
+
+
+def new_secret() -> str:
+    return KEY_PREFIX + "".join(secrets.choice(_BASE62) for _ in range(KEY_RANDOM_CHARACTERS))
+
+
+def new_key_id() -> str:
+    return "key_" + "".join(secrets.choice(_BASE62) for _ in range(12))
+
+
+def key_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def masked(secret: str) -> str:
+    """How an error shows a wrong key: its first 3 and last 4 characters; a key under 8 characters not at all."""
+    return f"{secret[:3]}***{secret[-4:]}" if len(secret) >= 8 else "***"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: str
+    project: str
+    created_at: int
+    revoked: bool = False
+
+
+class MissingApiKey(Exception):
+    """No Authorization header, or one that is not `Bearer <key>`."""
+
+
+class InvalidApiKey(Exception):
+    """A key that is unknown or revoked."""
+
+    def __init__(self, secret: str):
+        super().__init__("invalid API key")
+        self.masked = masked(secret)  # the secret itself is not kept on the exception
+
+
+class KeyTable:
+    """The keys table: GetItem by hash for the function; the rest is for the admin command."""
+
+    def __init__(self, client: Any, table: str):
+        self._client = client
+        self._table = table
+
+    def project_of(self, digest: str) -> str | None:
+        """The project of a valid key, given its hash; None for an unknown or revoked one."""
+        # Consistent, so that a key works the moment it is made and stops the moment the cache lets it.
+        item = self._call("get_item", Key={"key_hash": {"S": digest}}, ConsistentRead=True).get("Item")
+        if item is None or item.get("revoked", {}).get("BOOL", False):
+            return None
+        return item["project"]["S"]
+
+    def add(self, secret: str, project: str) -> ApiKey:
+        """Store a given key for a project (replacing what was stored for the same key)."""
+        key = ApiKey(key_id=new_key_id(), project=project, created_at=int(time.time()))
+        item = {
+            "key_hash": {"S": key_hash(secret)},
+            "key_id": {"S": key.key_id},
+            "project": {"S": key.project},
+            "created_at": {"N": str(key.created_at)},
+            "revoked": {"BOOL": False},
+        }
+        self._call("put_item", Item=item)
+        return key
+
+    def create(self, project: str) -> tuple[str, ApiKey]:
+        """A new key for the project: the secret (shown once, stored nowhere) and what is stored."""
+        secret = new_secret()
+        return secret, self.add(secret, project)
+
+    def list(self, project: str | None = None) -> list[ApiKey]:
+        """Every key (of one project, if given), oldest first. A Scan: keys are few and this is an admin call."""
+        found: list[ApiKey] = []
+        kwargs: dict[str, Any] = {}
+        while True:
+            page = self._call("scan", **kwargs)
+            found += [_from_item(item) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if project is not None:
+            found = [key for key in found if key.project == project]
+        return sorted(found, key=lambda key: (key.created_at, key.key_id))
+
+    def revoke(self, key_id: str) -> ApiKey | None:
+        """Mark the key revoked; None if no key has that id."""
+        kwargs: dict[str, Any] = {
+            "FilterExpression": "key_id = :id",
+            "ExpressionAttributeValues": {":id": {"S": key_id}},
+        }
+        while True:
+            page = self._call("scan", **kwargs)
+            for item in page.get("Items", []):
+                self._call(
+                    "update_item",
+                    Key={"key_hash": item["key_hash"]},
+                    UpdateExpression="SET revoked = :yes",
+                    ConditionExpression="attribute_exists(key_hash)",
+                    ExpressionAttributeValues={":yes": {"BOOL": True}},
+                )
+                return _from_item({**item, "revoked": {"BOOL": True}})
+            if "LastEvaluatedKey" not in page:
+                return None
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _call(self, operation: str, **kwargs: Any) -> dict:
+        try:
+            return getattr(self._client, operation)(TableName=self._table, **kwargs)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in RETRYABLE_ERROR_CODES:
+                raise StorageUnavailable(code) from error
+            raise
+        except BotoCoreError as error:
+            raise StorageUnavailable(type(error).__name__) from error
+
+
+def _from_item(item: dict) -> ApiKey:
+    return ApiKey(
+        key_id=item["key_id"]["S"],
+        project=item["project"]["S"],
+        created_at=int(item["created_at"]["N"]),
+        revoked=item.get("revoked", {}).get("BOOL", False),
+    )
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The key of an `Authorization: Bearer <key>` header; MissingApiKey for anything else."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise MissingApiKey()
+    return token
+
+
+class Authenticator:
+    """Which project a request acts for, from its Authorization header.
+
+    Answers, valid or not, are cached by key hash for `ttl_seconds`, at most `max_entries` of them (the least
+    recently used go first), so a warm environment checks a key against the table at most once per interval.
+    """
+
+    def __init__(
+        self,
+        keys: KeyTable,
+        ttl_seconds: float,
+        max_entries: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._keys = keys
+        self._ttl = ttl_seconds
+        self._max_entries = max_entries
+        self._clock = clock
+        self._cache: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
+
+    def project_for(self, authorization: str | None) -> str:
+        secret = bearer_token(authorization)
+        digest = key_hash(secret)
+        now = self._clock()
+        cached = self._cache.get(digest)
+        if cached is not None and cached[0] > now:
+            self._cache.move_to_end(digest)
+            project = cached[1]
+        else:
+            project = self._keys.project_of(digest)
+            self._cache[digest] = (now + self._ttl, project)
+            self._cache.move_to_end(digest)
+            while len(self._cache) > self._max_entries:
+                self._cache.popitem(last=False)
+        if project is None:
+            raise InvalidApiKey(secret)
+        return project
