@@ -6,10 +6,11 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from local.stack import local_table_name
+from local.stack import local_table_name, tables
 
 TABLE_NAME = local_table_name("ThreadsTable")
 KEYS_TABLE_NAME = local_table_name("KeysTable")
+IDEMPOTENCY_TABLE_NAME = local_table_name("IdempotencyTable")
 _ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
@@ -17,6 +18,7 @@ _ENVIRONMENT = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "TABLE_NAME": TABLE_NAME,
     "KEYS_TABLE_NAME": KEYS_TABLE_NAME,
+    "IDEMPOTENCY_TABLE_NAME": IDEMPOTENCY_TABLE_NAME,
 }
 
 
@@ -36,8 +38,8 @@ def embedded_dynamodb(seed: bool = True) -> Iterator[object]:
     try:
         with mock_aws():
             client = boto3.client("dynamodb")
-            create_table(client, TABLE_NAME, "ThreadsTable")
-            create_table(client, KEYS_TABLE_NAME, "KeysTable")
+            for logical_id in tables():
+                create_table(client, local_table_name(logical_id), logical_id)
             seed_fixture_keys(client, KEYS_TABLE_NAME)
             if seed:
                 seed_fixture_threads(client, TABLE_NAME)

@@ -14,9 +14,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from threads_api import document, errors, resources
 from threads_api.body import as_json_text_event, read_json_body
 from threads_api.errors import ApiError
+from threads_api.idempotency import IdempotencyKeyInFlight, IdempotencyKeyReused
 from threads_api.keys import InvalidApiKey, MissingApiKey
 from threads_api.routes import router
-from threads_api.store import MetadataLimitExceeded, StorageUnavailable, ThreadNotFound
+from threads_api.store import MetadataLimitExceeded, PreconditionFailed, StorageUnavailable, ThreadNotFound
 from threads_api.validation import first_error
 
 logger = Logger()
@@ -59,6 +60,21 @@ def _thread_not_found(error: ThreadNotFound) -> Response:
 @app.exception_handler(MetadataLimitExceeded)
 def _too_many_pairs(error: MetadataLimitExceeded) -> Response:
     return _error_response(errors.too_many_metadata_pairs(error.count))
+
+
+@app.exception_handler(PreconditionFailed)
+def _changed(_: PreconditionFailed) -> Response:
+    return _error_response(errors.precondition_failed())
+
+
+@app.exception_handler(IdempotencyKeyReused)
+def _key_reused(_: IdempotencyKeyReused) -> Response:
+    return _error_response(errors.idempotency_key_reused())
+
+
+@app.exception_handler(IdempotencyKeyInFlight)
+def _key_in_flight(_: IdempotencyKeyInFlight) -> Response:
+    return _error_response(errors.idempotency_key_in_flight())
 
 
 @app.exception_handler(StorageUnavailable)

@@ -193,3 +193,29 @@ def missing_api_key() -> ApiError:
 
 def invalid_api_key(masked_key: str) -> ApiError:
     return ApiError(401, f"Incorrect API key provided: {masked_key}.", code="invalid_api_key")
+
+
+def precondition_failed() -> ApiError:
+    return ApiError(
+        412,
+        "The thread has changed since the given ETag; retrieve it and try again.",
+        code="precondition_failed",
+    )
+
+
+def idempotency_key_reused() -> ApiError:
+    return ApiError(
+        400,
+        "This Idempotency-Key was already used with a different request body.",
+        code="idempotency_key_reused",
+    )
+
+
+def idempotency_key_in_flight(retry_after_seconds: int = 1) -> ApiError:
+    # 409: a status the client retries (after Retry-After), by which time the first request has answered.
+    return ApiError(
+        409,
+        "A request with this Idempotency-Key is still being processed. Please retry your request shortly.",
+        code="idempotency_key_in_progress",
+        headers={"Retry-After": str(retry_after_seconds)},
+    )

@@ -41,5 +41,7 @@ def authenticator() -> Authenticator:
 
 def reset() -> None:
     """Forget the client and everything built on it (cached key answers included)."""
-    for made in (authenticator, thread_store, dynamodb_client):
+    from . import idempotency  # a light module: what is heavy it imports on first use
+
+    for made in (idempotency.persistence_layer, authenticator, thread_store, dynamodb_client):
         made.cache_clear()

@@ -15,7 +15,7 @@ from .body import refuse_unreadable
 from .models import CreateThreadRequest, DeletedThreadObject, ErrorResponse, ModifyThreadRequest, ThreadObject
 from .patch import ThreadPatch
 from .resources import thread_store
-from .store import ThreadStore
+from .store import ThreadStore, Versions
 from .thread import Thread, deleted_wire
 
 router = Router()
@@ -41,6 +41,29 @@ OpenAIBeta = Annotated[
     AfterValidator(_served_beta),
 ]
 ThreadId = Annotated[str, Path(pattern="^thread", description="The ID of the thread.")]
+
+
+def expected_versions(if_match: str | None) -> Versions:
+    """The versions an If-Match header allows: None for any (absent, or `*`). Strong ETags only, as RFC 9110
+    compares them for If-Match: a weak or malformed one matches nothing."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    versions = set()
+    for tag in if_match.split(","):
+        tag = tag.strip()
+        if len(tag) >= 3 and tag[0] == tag[-1] == '"' and tag[1:-1].isascii() and tag[1:-1].isdigit():
+            versions.add(int(tag[1:-1]))
+    return frozenset(versions)
+
+
+IfMatch = Annotated[
+    str | None,
+    Header(description='[ours] `"<version>"` ETags (comma-separated) or `*`: change only a thread at one of them.'),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(description="[ours] Create at most once per key and project within 24 hours; a retry gets the answer."),
+]
 Store = Annotated[ThreadStore, Depends(thread_store)]
 Project = Annotated[str, Depends(caller_project)]
 
@@ -51,10 +74,13 @@ def _json(description: str, model: type) -> dict:
 
 _ERRORS = {
     400: _json("The request is not valid; `error.param` names the field.", ErrorResponse),
+    401: _json("No API key, or one that is unknown or revoked.", ErrorResponse),
     413: _json("The request body is larger than 1 MiB.", ErrorResponse),
     503: _json("Storage is throttled or unavailable; retry after `Retry-After` seconds.", ErrorResponse),
 }
 _NOT_FOUND = {404: _json("No thread with that id in the caller's project.", ErrorResponse)}
+_CHANGED = {412: _json("The thread is not at a version If-Match names.", ErrorResponse)}
+_IN_FLIGHT = {409: _json("A request with this Idempotency-Key is in flight; retry after `Retry-After`.", ErrorResponse)}
 _THREAD = {200: _json("The thread.", ThreadObject)}
 
 
@@ -67,15 +93,32 @@ def _thread_response(thread: Thread):
     )
 
 
-@router.post("/v1/threads", summary="Create a thread", responses={**_THREAD, **_ERRORS}, operation_id="createThread")
+@router.post(
+    "/v1/threads",
+    summary="Create a thread",
+    responses={**_THREAD, **_ERRORS, **_IN_FLIGHT},
+    operation_id="createThread",
+)
 def create_thread(
     store: Store,
     project: Project,
     openai_beta: OpenAIBeta = None,
+    idempotency_key: IdempotencyKey = None,
     body: Annotated[CreateThreadRequest | None, BeforeValidator(refuse_unreadable), Body()] = None,
 ):
     metadata, tool_resources = ThreadPatch.from_request(body).apply({}, {})
-    return _thread_response(store.create(project, metadata, tool_resources))
+    if idempotency_key is None:
+        return _thread_response(store.create(project, metadata, tool_resources))
+    from .idempotency import create_once  # its persistence layer imports boto3: only requests that need it pay
+
+    created = create_once(
+        project,
+        idempotency_key,
+        router.current_event.json_body,
+        lambda: store.create(project, metadata, tool_resources),
+        router.lambda_context,
+    )
+    return _thread_response(created)
 
 
 @router.get(
@@ -92,7 +135,7 @@ def retrieve_thread(thread_id: ThreadId, store: Store, project: Project, openai_
     "/v1/threads/<thread_id>",
     summary="Modify a thread",
     description="Merges `metadata` and `tool_resources` as a JSON Merge Patch (RFC 7396): `null` removes.",
-    responses={**_THREAD, **_ERRORS, **_NOT_FOUND},
+    responses={**_THREAD, **_ERRORS, **_NOT_FOUND, **_CHANGED},
     operation_id="modifyThread",
 )
 def modify_thread(
@@ -100,20 +143,24 @@ def modify_thread(
     store: Store,
     project: Project,
     openai_beta: OpenAIBeta = None,
+    if_match: IfMatch = None,
     body: Annotated[ModifyThreadRequest | None, BeforeValidator(refuse_unreadable), Body()] = None,
 ):
     patch = ThreadPatch.from_request(body)
+    expected = expected_versions(if_match)
     if patch.is_empty():
-        return _thread_response(store.get(project, thread_id))
-    return _thread_response(store.update(project, thread_id, patch))
+        return _thread_response(store.get(project, thread_id, expected))
+    return _thread_response(store.update(project, thread_id, patch, expected))
 
 
 @router.delete(
     "/v1/threads/<thread_id>",
     summary="Delete a thread",
-    responses={200: _json("The thread was deleted.", DeletedThreadObject), **_ERRORS, **_NOT_FOUND},
+    responses={200: _json("The thread was deleted.", DeletedThreadObject), **_ERRORS, **_NOT_FOUND, **_CHANGED},
     operation_id="deleteThread",
 )
-def delete_thread(thread_id: ThreadId, store: Store, project: Project, openai_beta: OpenAIBeta = None):
-    store.delete(project, thread_id)
+def delete_thread(
+    thread_id: ThreadId, store: Store, project: Project, openai_beta: OpenAIBeta = None, if_match: IfMatch = None
+):
+    store.delete(project, thread_id, expected_versions(if_match))
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=deleted_wire(thread_id))

@@ -46,6 +46,15 @@ class StorageUnavailable(Exception):
     """DynamoDB throttled the call or could not be reached: the client should retry."""
 
 
+class PreconditionFailed(Exception):
+    """The thread is not at any of the versions the caller's If-Match names."""
+
+
+# The versions a caller's If-Match allows: None for any (no header, or `*`); an empty set matches none.
+Versions = frozenset[int] | None
+_MAX_VERSIONS = 100  # the most operands DynamoDB's IN takes
+
+
 _NAMES = {"#id": "thread_id", "#project": "project", "#version": "version", "#md": "metadata", "#tr": "tool_resources"}
 _OWNED = "attribute_exists(#id) AND #project = :project"
 
@@ -74,24 +83,32 @@ class ThreadStore:
         )
         return thread
 
-    def get(self, project: str, thread_id: str) -> Thread:
+    def get(self, project: str, thread_id: str, expected: Versions = None) -> Thread:
         if not is_issued_thread_id(thread_id):
             raise ThreadNotFound(thread_id)
         response = self._call("get_item", TableName=self._table, Key=_key(thread_id), ConsistentRead=True)
         item = response.get("Item")
         if item is None or item["project"]["S"] != project:
             raise ThreadNotFound(thread_id)
-        return from_item(item)
+        thread = from_item(item)
+        _check_version(thread, expected)
+        return thread
 
-    def update(self, project: str, thread_id: str, patch: ThreadPatch) -> Thread:
-        """Apply a non-empty patch: one conditional UpdateItem in the common case."""
+    def update(self, project: str, thread_id: str, patch: ThreadPatch, expected: Versions = None) -> Thread:
+        """Apply a non-empty patch: one conditional UpdateItem in the common case.
+
+        The checks, in the contract's order: the thread exists in the project, it is at a version `expected`
+        allows (If-Match, in the same conditional write), and the merged metadata holds at most 16 pairs.
+        """
         if not is_issued_thread_id(thread_id):
             raise ThreadNotFound(thread_id)
+        if expected is not None and not expected:
+            self.get(project, thread_id, expected)  # 404, or else 412: no version can match
         if len(patch.metadata_set) + len(patch.metadata_remove) > _LARGEST_PER_KEY_PATCH:
-            return self._merge_and_write(project, thread_id, patch)
+            return self._merge_and_write(project, thread_id, patch, expected=expected)
         expression, names, values = _update_expression(patch)
         values[":project"] = {"S": project}
-        condition = _OWNED
+        condition = _OWNED + _version_condition(expected, values)
         if patch.metadata_set:
             # Exact when every key set is new; otherwise the rare path below decides on the merged result.
             condition += " AND size(#md) <= :room"
@@ -109,41 +126,60 @@ class ThreadStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except _ConditionFailed as failed:
-            if failed.item is None and not patch.metadata_set:
+            if failed.item is None and not patch.metadata_set and expected is None:
                 raise ThreadNotFound(thread_id) from None  # only existence was asked
             if failed.item is None:
                 # DynamoDB sends no old item when there is none; servers that never send it (dynalite, older
-                # DynamoDB Local) make this read tell "missing" from "near the limit".
-                stored = self.get(project, thread_id)
+                # DynamoDB Local) make this read tell "missing" from "changed" or "near the limit".
+                stored = self.get(project, thread_id, expected)
             elif failed.item["project"]["S"] != project:
                 raise ThreadNotFound(thread_id) from None
             else:
                 stored = from_item(failed.item)
+                _check_version(stored, expected)
             # The thread is near the limit: only the merged result can tell whether this patch fits.
-            return self._merge_and_write(project, thread_id, patch, stored)
+            return self._merge_and_write(project, thread_id, patch, stored, expected)
         return from_item(response["Attributes"])
 
-    def delete(self, project: str, thread_id: str) -> None:
+    def delete(self, project: str, thread_id: str, expected: Versions = None) -> None:
         if not is_issued_thread_id(thread_id):
             raise ThreadNotFound(thread_id)
+        if expected is not None and not expected:
+            self.get(project, thread_id, expected)  # 404, or else 412: no version can match
+        values = {":project": {"S": project}}
+        names = {"#id": "thread_id", "#project": "project"}
+        condition = _OWNED + _version_condition(expected, values)
+        if expected:
+            names["#version"] = "version"
         try:
             self._call(
                 "delete_item",
                 TableName=self._table,
                 Key=_key(thread_id),
-                ConditionExpression=_OWNED,
-                ExpressionAttributeNames={"#id": "thread_id", "#project": "project"},
-                ExpressionAttributeValues={":project": {"S": project}},
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except _ConditionFailed:
-            raise ThreadNotFound(thread_id) from None
+        except _ConditionFailed as failed:
+            if expected is None or (failed.item is not None and failed.item["project"]["S"] != project):
+                raise ThreadNotFound(thread_id) from None
+            if failed.item is None:
+                self.get(project, thread_id)  # 404 if it is not there (a server that sends no old item)
+            raise PreconditionFailed() from None
 
     def _merge_and_write(
-        self, project: str, thread_id: str, patch: ThreadPatch, stored: Thread | None = None
+        self,
+        project: str,
+        thread_id: str,
+        patch: ThreadPatch,
+        stored: Thread | None = None,
+        expected: Versions = None,
     ) -> Thread:
         """Merge here and write the whole result, on condition the thread is still at the version merged."""
         for _ in range(_MERGE_ATTEMPTS):
             stored = stored or self.get(project, thread_id)
+            _check_version(stored, expected)
             metadata, tool_resources = patch.apply(stored.metadata, stored.tool_resources)
             if len(metadata) > self._max_pairs:
                 raise MetadataLimitExceeded(len(metadata))
@@ -186,6 +222,21 @@ class ThreadStore:
             raise
         except BotoCoreError as error:
             raise StorageUnavailable(type(error).__name__) from error
+
+
+def _check_version(thread: Thread, expected: Versions) -> None:
+    if expected is not None and thread.version not in expected:
+        raise PreconditionFailed()
+
+
+def _version_condition(expected: Versions, values: dict) -> str:
+    """The If-Match part of a condition expression (its values added to `values`)."""
+    if not expected:
+        return ""
+    versions = sorted(expected)[:_MAX_VERSIONS]
+    for i, version in enumerate(versions):
+        values[f":v{i}"] = {"N": str(version)}
+    return " AND #version IN (" + ", ".join(f":v{i}" for i in range(len(versions))) + ")"
 
 
 class _ConditionFailed(Exception):

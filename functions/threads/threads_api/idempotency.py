@@ -1,0 +1,75 @@
+"""Idempotent create (`Idempotency-Key`): Powertools' idempotency utility, with its records in DynamoDB.
+
+A record is keyed by the caller's project and the key, so keys of different projects never meet, and remembers
+the request body and the thread made for 24 hours. The same key and a JSON-equal body answer that thread again;
+another body is refused; while the first request is still running, a second one is told to retry (never a
+second thread). A request that fails leaves no record, so its retry runs afresh.
+
+Powertools' idempotency package imports boto3, so it is imported on the first create that carries the header,
+not at init: requests without one do not pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from .resources import dynamodb_client
+from .store import StorageUnavailable, from_item, to_item
+from .thread import Thread
+
+RECORD_SECONDS = 24 * 60 * 60
+
+
+class IdempotencyKeyReused(Exception):
+    """The key was used, by this project, with a different body."""
+
+
+class IdempotencyKeyInFlight(Exception):
+    """The first request with this key is still running."""
+
+
+@cache
+def persistence_layer() -> tuple[Any, Any]:
+    """Powertools' config and persistence layer, made once per execution environment."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+
+    config = IdempotencyConfig(
+        event_key_jmespath="[project, key]",
+        payload_validation_jmespath="body",
+        expires_after_seconds=RECORD_SECONDS,
+    )
+    persistence = DynamoDBPersistenceLayer(
+        table_name=os.environ["IDEMPOTENCY_TABLE_NAME"], boto3_client=dynamodb_client()
+    )
+    return config, persistence
+
+
+def create_once(project: str, key: str, body: Any, create: Callable[[], Thread], lambda_context: Any) -> Thread:
+    """The thread `create` makes, or the one it made for the same project, key and body within 24 hours."""
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyPersistenceLayerError,
+        IdempotencyValidationError,
+    )
+
+    config, persistence = persistence_layer()
+    # With the invocation's deadline, a record left "in progress" by a request that timed out expires with it.
+    config.register_lambda_context(lambda_context)
+
+    @idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)
+    def create_item(request: dict) -> dict:
+        return to_item(create())
+
+    try:
+        item = create_item(request={"project": project, "key": key, "body": body})
+    except IdempotencyValidationError:
+        raise IdempotencyKeyReused() from None
+    except IdempotencyAlreadyInProgressError:
+        raise IdempotencyKeyInFlight() from None
+    except IdempotencyPersistenceLayerError as error:
+        raise StorageUnavailable(type(error).__name__) from error
+    return from_item(item)
