@@ -20,12 +20,20 @@ from .store import ThreadStore
 DEFAULT_KEY_CACHE_SECONDS = 30
 
 
+# A DynamoDB call gives up after at most 2 attempts of (0.5 s to connect + 1 s to answer) and one backoff of at
+# most 1 s: 4 s. A request makes at most two calls in all but the rare near-limit merge, so a slow or absent
+# DynamoDB is a 503 within 8 s, inside the function's 10 s timeout, itself inside API Gateway's 30 s.
+DYNAMODB_CONFIG = Config(
+    connect_timeout=0.5,
+    read_timeout=1,
+    retries={"mode": "standard", "total_max_attempts": 2},
+)
+
+
 @cache
 def dynamodb_client():
-    # Bounded so that a slow DynamoDB answers a 503 well inside the function's timeout. A plain botocore
-    # client: boto3 adds nothing used here but import time.
-    config = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 3})
-    return botocore.session.get_session().create_client("dynamodb", config=config)
+    # A plain botocore client: boto3 adds nothing used here but import time.
+    return botocore.session.get_session().create_client("dynamodb", config=DYNAMODB_CONFIG)
 
 
 @cache

@@ -30,6 +30,7 @@ RETRYABLE_ERROR_CODES = frozenset(
 # be valid if most of it removes keys that are not there) is merged here and written whole.
 _LARGEST_PER_KEY_PATCH = 32
 _MERGE_ATTEMPTS = 5
+_CREATE_ATTEMPTS = 3
 
 
 class ThreadNotFound(Exception):
@@ -66,22 +67,27 @@ class ThreadStore:
         self._max_pairs = max_metadata_pairs
 
     def create(self, project: str, metadata: dict, tool_resources: dict) -> Thread:
-        thread = Thread(
-            id=new_thread_id(),
-            project=project,
-            created_at=int(time.time()),
-            metadata=metadata,
-            tool_resources=tool_resources,
-        )
-        self._call(
-            "put_item",
-            TableName=self._table,
-            Item=to_item(thread),
-            # 143 bits of randomness make a collision unheard of; the condition makes one harmless.
-            ConditionExpression="attribute_not_exists(#id)",
-            ExpressionAttributeNames={"#id": "thread_id"},
-        )
-        return thread
+        # 143 bits of randomness make a collision unheard of; the condition makes one harmless (a new id).
+        for _ in range(_CREATE_ATTEMPTS):
+            thread = Thread(
+                id=new_thread_id(),
+                project=project,
+                created_at=int(time.time()),
+                metadata=metadata,
+                tool_resources=tool_resources,
+            )
+            try:
+                self._call(
+                    "put_item",
+                    TableName=self._table,
+                    Item=to_item(thread),
+                    ConditionExpression="attribute_not_exists(#id)",
+                    ExpressionAttributeNames={"#id": "thread_id"},
+                )
+            except _ConditionFailed:
+                continue
+            return thread
+        raise RuntimeError(f"{_CREATE_ATTEMPTS} new thread ids in a row were taken")
 
     def get(self, project: str, thread_id: str, expected: Versions = None) -> Thread:
         if not is_issued_thread_id(thread_id):
