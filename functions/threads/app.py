@@ -119,7 +119,7 @@ def _caller_project(event: dict[str, Any]) -> str | ApiError:
         return errors.storage_unavailable()
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request_id = (event.get("requestContext") or {}).get("requestId") or context.aws_request_id
     try:
