@@ -5,7 +5,7 @@ UV ?= python3 -m uv
 EVENT ?= events/modify-metadata.json
 export SAM_CLI_TELEMETRY = 0
 
-.PHONY: help setup serve load invoke test lint openapi build deploy
+.PHONY: help setup serve load bench invoke test lint openapi build deploy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ serve: setup ## Serve the API on http://127.0.0.1:3000/v1 (PORT=0: any free port
 
 load: setup node_modules/.package-lock.json ## Modify throughput through the local endpoint, 8 concurrent clients, on moto and dynalite
 	$(UV) run --locked python -m bench.serve_load
+
+bench: setup ## Cold start, warm requests, DynamoDB calls and size against the floor: bench/REPORT.md (QUICK=1: smoke run)
+	$(UV) run --locked python -m bench.run $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 invoke: setup ## Replay one event through the Lambda entry point on the embedded DynamoDB: make invoke EVENT=events/create.json
 	@$(UV) run --locked python -m local.invoke $(EVENT)

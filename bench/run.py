@@ -1,0 +1,716 @@
+"""What a request and a cold start cost, measured beside the floor: `make bench` (`python -m bench.run`).
+
+    python -m bench.run [--quick] [--out DIR] [--work DIR]
+
+Writes `results.json`, `REPORT.md` and `chart.png` to `--out` (bench/ for a full run, bench/out/quick/ for a quick
+one), and the raw samples to `--work` (bench/out/). Every figure is measured in the same run as its baseline, the
+floor (`bench/floor.py`: the same event, the same single DynamoDB call, a plain boto3 client, nothing else), and
+given as median, spread and ratio.
+
+- **Layout, as Lambda has it.** `--work/runtime-venv` holds the runtime's SDK only (boto3 and botocore at the
+  versions of uv.lock, compiled, as /var/runtime has them); the function is assembled in a temporary directory as
+  `sam build` packs it (its code, and `requirements.txt` installed beside it, with no `.pyc`: /var/task is read
+  only, so Lambda compiles those modules at every cold start). No test or CLI package is importable.
+- **Cold start.** Fresh processes (`bench/cold.py`) import the entry point and serve one modify event, ours and the
+  floor interleaved; measured from the moment the process is started to the end of that invocation (one clock,
+  CLOCK_MONOTONIC, across processes), plus peak memory. Also the same with the package precompiled (a what-if),
+  the import-time profile (`-X importtime`), and the cost of each step of the import.
+- **Warm requests** (`bench/warm.py`): modify, create and retrieve through the entry point, thousands of calls
+  each, with DynamoDB answered in process at the HTTP layer (`bench/canned.py`): p50, p99, CPU per request.
+- **DynamoDB calls per operation** (`bench/calls.py`), with the key check cached and not, on the embedded moto.
+- **Size:** `sam build` into `--work/sam-build`: the artifact's bytes, zipped bytes, and what takes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import fcntl
+import hashlib
+import json
+import os
+import pathlib
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import zipfile
+
+from bench import chart
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+FUNCTION = ROOT / "functions" / "threads"
+EVENT = ROOT / "events" / "modify-metadata.json"
+RUNTIME_SDK = ("boto3", "botocore")  # what the python3.13 runtime provides, at the versions locked here
+LAYOUT_VERSION = "1"  # bump when the way the environments are made changes
+COLD_BUDGET, WARM_BUDGET = 1.5, 2.0
+REQUIRED_KEYS = (
+    "cold_start_ms",
+    "cold_start_floor_ms",
+    "warm_modify_us_p50",
+    "warm_modify_floor_us_p50",
+    "dynamodb_calls",
+    "artifact_bytes",
+)
+# The function's environment in Lambda (template.yaml and the runtime's own variables), with fake credentials.
+LAMBDA_ENVIRONMENT = {
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+    "AWS_SECRET_ACCESS_KEY": "bench-not-a-secret",
+    "AWS_SESSION_TOKEN": "bench-not-a-token",
+    "AWS_LAMBDA_FUNCTION_NAME": "ThreadsFunction",
+    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+    "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/ThreadsFunction",
+    "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
+    "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+    "LANG": "en_US.UTF-8",
+    "TZ": ":UTC",
+    "TABLE_NAME": "threads-bench",
+    "KEYS_TABLE_NAME": "threads-bench-keys",
+    "API_KEY_CACHE_SECONDS": "30",
+    "POWERTOOLS_SERVICE_NAME": "threads",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "PYTHONDONTWRITEBYTECODE": "1",  # /var/task is read only: nothing compiled is ever kept between cold starts
+}
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def _uv() -> list[str]:
+    found = os.environ.get("UV") or shutil.which("uv")
+    return [found] if found else ["python3", "-m", "uv"]
+
+
+def _locked_versions() -> dict[str, str]:
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    return {package["name"]: package["version"] for package in lock["package"] if package["name"] in RUNTIME_SDK}
+
+
+class Layout:
+    """The runtime's SDK (a virtual environment) and the function as packaged (a directory, plain and compiled)."""
+
+    def __init__(self, work: pathlib.Path, scratch: pathlib.Path):
+        self.venv = work / "runtime-venv"
+        self.python = self.venv / "bin" / "python"
+        self.deps = work / "function-deps"
+        self.task = scratch / "task"  # as sam build packs it: no .pyc
+        self.task_compiled = scratch / "task-compiled"  # the what-if: every module compiled ahead
+        self.versions = _locked_versions()
+
+    def prepare(self) -> None:
+        requirements = (FUNCTION / "requirements.txt").read_text()
+        inputs = json.dumps([LAYOUT_VERSION, requirements, self.versions, platform.machine()]).encode()
+        stamp = hashlib.sha256(inputs).hexdigest()
+        self.venv.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.venv.parent / ".layout.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent run (the quick test) waits rather than racing
+            stamp_file = self.venv.parent / ".layout-stamp"
+            if not (stamp_file.exists() and stamp_file.read_text() == stamp and self.python.exists()):
+                log("making the runtime environment (runtime SDK) and the function's dependencies")
+                shutil.rmtree(self.venv, ignore_errors=True)
+                shutil.rmtree(self.deps, ignore_errors=True)
+                pip = [*_uv(), "pip", "install", "--quiet", "--python", str(self.python)]
+                _run([*_uv(), "venv", "--quiet", "--python", "3.13", str(self.venv)])
+                _run([*pip, "--compile-bytecode", *(f"{name}=={version}" for name, version in self.versions.items())])
+                _run([*pip, "--target", str(self.deps), "-r", str(FUNCTION / "requirements.txt")])
+                stamp_file.write_text(stamp)
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "bin")
+        shutil.copytree(self.deps, self.task, ignore=ignore)
+        shutil.copytree(FUNCTION, self.task, ignore=ignore, dirs_exist_ok=True)
+        shutil.copytree(self.task, self.task_compiled)
+        compileall = [str(self.python), "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash"]
+        _run([*compileall, str(self.task_compiled)])
+
+    def environment(self, task: pathlib.Path, *extra: pathlib.Path) -> dict[str, str]:
+        env = {**LAMBDA_ENVIRONMENT, "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LAMBDA_TASK_ROOT": str(task)}
+        env["PYTHONPATH"] = os.pathsep.join(str(path) for path in (task, *extra))
+        return env
+
+
+def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    done = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    if done.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(command[:4])}... failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+# Statistics.
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def spread(values: list[float], digits: int = 1) -> dict:
+    return {
+        "median": round(statistics.median(values), digits),
+        "p25": round(quantile(values, 0.25), digits),
+        "p75": round(quantile(values, 0.75), digits),
+        "min": round(min(values), digits),
+        "max": round(max(values), digits),
+        "n": len(values),
+    }
+
+
+def ratio(ours: float, floor: float) -> float:
+    return round(ours / floor, 2) if floor else float("nan")
+
+
+# Cold start.
+
+# variant: (what bench/cold.py runs, which directory is /var/task: a Layout attribute, or None for the floor's)
+COLD_VARIANTS = {"ours": ("ours", "task"), "floor": ("floor", None), "ours_precompiled": ("ours", "task_compiled")}
+STAGE_VARIANTS = {
+    "ours": ("ours-stages", "task"),
+    "ours_precompiled": ("ours-stages", "task_compiled"),
+    "floor": ("floor-stages", None),
+}
+
+
+def _cold_process(layout: Layout, script_variant: str, where: str | None) -> dict:
+    task = BENCH if where is None else getattr(layout, where)  # the floor: floor.py in its own /var/task
+    command = [str(layout.python), str(BENCH / "cold.py"), script_variant, str(EVENT)]
+    spawned = time.perf_counter_ns()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=task, env=layout.environment(task))
+    exited = time.perf_counter_ns()
+    lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH ")]
+    if done.returncode != 0 or not lines:
+        raise SystemExit(f"bench: cold start {script_variant} failed:\n{done.stdout}\n{done.stderr}")
+    result = json.loads(lines[-1][6:])
+    if result["status"] != 200:
+        raise SystemExit(f"bench: cold start {script_variant} answered {result['status']}:\n{done.stdout}")
+    if result["started_ns"] < spawned:  # not one clock after all: fall back to the process's own view
+        spawned = result["started_ns"]
+    result["cold_ms"] = (result["ended_ns"] - spawned) / 1e6
+    result["in_process_ms"] = (result["ended_ns"] - result["started_ns"]) / 1e6
+    result["process_wall_ms"] = (exited - spawned) / 1e6
+    return result
+
+
+def measure_cold(layout: Layout, runs: int) -> dict:
+    samples: dict[str, list[dict]] = {variant: [] for variant in COLD_VARIANTS}
+    order = list(COLD_VARIANTS)
+    for run in range(runs):
+        for variant in order[run % len(order) :] + order[: run % len(order)]:  # each goes first in turn
+            samples[variant].append(_cold_process(layout, *COLD_VARIANTS[variant]))
+    summary = {}
+    for variant, runs_of in samples.items():
+        summary[variant] = {
+            "cold_ms": spread([r["cold_ms"] for r in runs_of]),
+            "in_process_ms": spread([r["in_process_ms"] for r in runs_of]),
+            "process_wall_ms": spread([r["process_wall_ms"] for r in runs_of]),
+            "cpu_ms": spread([r["cpu_ms"] for r in runs_of]),
+            "peak_rss_mb": spread([r["maxrss_kb"] / 1024 for r in runs_of]),
+            "modules_loaded": runs_of[0]["modules"],
+        }
+    paired = [o["cold_ms"] / f["cold_ms"] for o, f in zip(samples["ours"], samples["floor"], strict=True)]
+    summary["paired_ratio"] = spread(paired, 2)
+    return {"summary": summary, "samples": samples}
+
+
+def measure_stages(layout: Layout, runs: int) -> dict:
+    """Where a cold start goes: the increments of each import step and of the first invocations."""
+    found: dict[str, dict[str, list[float]]] = {variant: {} for variant in STAGE_VARIANTS}
+    calls: dict[str, list[list[float]]] = {variant: [] for variant in STAGE_VARIANTS}
+    for _ in range(runs):
+        for variant, (script_variant, where) in STAGE_VARIANTS.items():
+            result = _cold_process(layout, script_variant, where)
+            marks = result["marks"]
+            for (_, before), (name, at) in zip(marks, marks[1:], strict=False):
+                found[variant].setdefault(name, []).append((at - before) / 1e6)
+            calls[variant].append([ns / 1e6 for ns in result["botocore_call_ns"]])
+    stages = {}
+    for variant in STAGE_VARIANTS:
+        stages[variant] = {
+            "steps_ms": {name: round(statistics.median(values), 1) for name, values in found[variant].items()},
+            "botocore_calls_in_first_modify_ms": [
+                round(statistics.median(c), 2) for c in zip(*calls[variant], strict=False)
+            ],
+        }
+    return stages
+
+
+def import_profile(layout: Layout, runs: int) -> dict:
+    """`python -X importtime -c 'import app'`: time by top-level package (own time of its modules), and by module."""
+    profiles = {}
+    for name, task in (("shipped", layout.task), ("precompiled", layout.task_compiled)):
+        by_package: dict[str, list[float]] = {}
+        by_module: dict[str, list[float]] = {}
+        totals = []
+        for _ in range(runs):
+            done = _run(
+                [str(layout.python), "-X", "importtime", "-c", "import app"], cwd=task, env=layout.environment(task)
+            )
+            package_ms: dict[str, float] = {}
+            total = 0.0
+            for line in done.stderr.splitlines():
+                if not line.startswith("import time:") or "imported package" in line:
+                    continue
+                own, cumulative, module = line.removeprefix("import time:").split("|")
+                module, own_ms = module.strip(), int(own) / 1000
+                total += own_ms
+                top = module.split(".")[0]
+                group = f"{top} (standard library)" if top in sys.stdlib_module_names else top
+                package_ms[group] = package_ms.get(group, 0.0) + own_ms
+                by_module.setdefault(module, []).append(own_ms)
+            totals.append(total)
+            stdlib = sum(ms for group, ms in package_ms.items() if group.endswith("(standard library)"))
+            package_ms["all of the standard library"] = stdlib
+            for group, ms in package_ms.items():
+                by_package.setdefault(group, []).append(ms)
+        medians = {
+            group: statistics.median(values + [0.0] * (runs - len(values))) for group, values in by_package.items()
+        }
+        modules = {module: statistics.median(values) for module, values in by_module.items()}
+        profiles[name] = {
+            "total_ms": round(statistics.median(totals), 1),
+            "packages_ms": {k: round(v, 1) for k, v in sorted(medians.items(), key=lambda i: -i[1])[:25]},
+            "top_modules_own_ms": {k: round(v, 1) for k, v in sorted(modules.items(), key=lambda i: -i[1])[:15]},
+        }
+    return profiles
+
+
+# Warm requests.
+
+
+def measure_warm(layout: Layout, work: pathlib.Path, calls: int, rounds: int) -> dict:
+    per_round = max(1, calls // rounds)
+    merged: dict[str, dict] = {}
+    for run in range(rounds):
+        for variant in ("ours", "floor") if run % 2 == 0 else ("floor", "ours"):
+            out = work / f"warm-{variant}-{run}.json"
+            _run(
+                [str(layout.python), str(BENCH / "warm.py"), variant, str(per_round), str(out)],
+                cwd=layout.task,
+                env=layout.environment(layout.task, ROOT),
+            )
+            result = json.loads(out.read_text())
+            into = merged.setdefault(variant, {"operations": {}, "extras": []})
+            for operation, samples in result.pop("operations").items():
+                target = into["operations"].setdefault(operation, {"wall_ns": [], "cpu_ns": []})
+                target["wall_ns"] += samples["wall_ns"]
+                target["cpu_ns"] += samples["cpu_ns"]
+            uncached = result.pop("modify_uncached_key", None)
+            if uncached:
+                target = into["operations"].setdefault("modify, key looked up", {"wall_ns": [], "cpu_ns": []})
+                target["wall_ns"] += uncached["wall_ns"]
+                target["cpu_ns"] += uncached["cpu_ns"]
+            into["extras"].append(result)
+    summary: dict[str, dict] = {}
+    for variant, data in merged.items():
+        operations = {}
+        for operation, samples in data["operations"].items():
+            wall = [ns / 1000 for ns in samples["wall_ns"]]
+            cpu = [ns / 1000 for ns in samples["cpu_ns"]]
+            operations[operation] = {
+                "p50_us": round(statistics.median(wall), 1),
+                "p25_us": round(quantile(wall, 0.25), 1),
+                "p75_us": round(quantile(wall, 0.75), 1),
+                "p99_us": round(quantile(wall, 0.99), 1),
+                "cpu_mean_us": round(statistics.fmean(cpu), 1),
+                "cpu_p50_us": round(statistics.median(cpu), 1),
+                "calls": len(wall),
+            }
+        extras = data["extras"][-1]
+        shares = [extra["botocore_share"] for extra in data["extras"]]
+        summary[variant] = {
+            "operations": operations,
+            "modify_inside_botocore_us": round(statistics.median(s["botocore_ns"] for s in shares) / 1000, 1),
+            "modify_invocation_us": round(statistics.median(s["invocation_ns"] for s in shares) / 1000, 1),
+            "modify_profile_by_package": extras["profile"]["by_package"],
+            "modify_profile_top": extras["profile"]["top_cumulative"],
+        }
+        if "cached_key_check_ns" in extras:
+            checks = [extra["cached_key_check_ns"] for extra in data["extras"]]
+            summary[variant]["cached_key_check_us"] = round(statistics.median(checks) / 1000, 2)
+    return summary
+
+
+# DynamoDB calls and the artifact.
+
+
+def count_calls() -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FUNCTION), str(ROOT)])}
+    done = _run([sys.executable, "-m", "bench.calls"], cwd=ROOT, env=env)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_artifact(work: pathlib.Path, build: bool) -> dict:
+    built = work / "sam-build"
+    if build:
+        sam = pathlib.Path(sys.executable).parent / "sam"
+        env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+        _run(
+            [str(sam), "build", "--template", str(ROOT / "template.yaml"), "--build-dir", str(built)], cwd=ROOT, env=env
+        )
+        source = built
+    else:
+        source = next((p for p in (built, ROOT / ".aws-sam" / "build") if (p / "ThreadsFunction").is_dir()), None)
+        if source is None:
+            return {"artifact_bytes": None, "note": "quick run: no earlier build to measure, and none was made"}
+    function = source / "ThreadsFunction"
+    files = [path for path in function.rglob("*") if path.is_file()]
+    total = sum(path.stat().st_size for path in files)
+    by_entry: dict[str, int] = {}
+    for path in files:
+        entry = path.relative_to(function).parts[0]
+        entry = entry.split("-", 1)[0] + " (dist-info)" if entry.endswith((".dist-info", ".data")) else entry
+        by_entry[entry] = by_entry.get(entry, 0) + path.stat().st_size
+    zipped = work / "artifact.zip"
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(files):
+            archive.write(path, path.relative_to(function))
+    return {
+        "artifact_bytes": total,
+        "artifact_zip_bytes": zipped.stat().st_size,
+        "files": len(files),
+        "pyc_files": sum(path.suffix == ".pyc" for path in files),
+        "by_entry_bytes": dict(sorted(by_entry.items(), key=lambda item: -item[1])[:10]),
+        "source": "sam build in this run" if build else f"an earlier build: {os.path.relpath(source, ROOT)}",
+    }
+
+
+# The report.
+
+
+def machine() -> dict:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    dirty = subprocess.run(["git", "status", "--porcelain", "functions"], capture_output=True, text=True, cwd=ROOT)
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "arch": platform.machine(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "commit": (commit.stdout.strip() or "unknown") + (" (functions/ modified)" if dirty.stdout.strip() else ""),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _mb(n: int | None) -> str:
+    return "n/a" if n is None else f"{n / 1e6:.2f} MB"
+
+
+def _s(d: dict, unit: str = "ms") -> str:
+    return f"{d['median']:g} {unit} (IQR {d['p25']:g}–{d['p75']:g}, min {d['min']:g}, max {d['max']:g}, n={d['n']})"
+
+
+def report(results: dict) -> str:
+    m, cold, warm, calls = results["machine"], results["cold"], results["warm"], results["dynamodb_calls"]
+    ours, floor, pyc = cold["ours"], cold["floor"], cold["ours_precompiled"]
+    budgets = results["budgets"]
+    ok = {True: "**holds**", False: "**over**"}
+    lines = [
+        "# Performance: the Threads API against the floor",
+        "",
+        f"{'Quick run (few samples: a smoke test, not figures to quote)' if results['quick'] else 'Full run'}, "
+        f"{m['date']}, commit {m['commit']}. Machine: {m['cpu']}, {m['cores']} cores, {m['arch']}, Linux "
+        f"{m['kernel']}, load average {results['load_average'][0]} at start, {results['load_average'][1]} at end. "
+        f"Made by `make bench` (`python -m bench.run`) in {results['duration_seconds']} s. The floor "
+        "(`bench/floor.py`) parses the same event and makes the same single DynamoDB call with a plain boto3 client: "
+        "the physical lower bound, not a peer. Medians; spread is the interquartile range (IQR) and min–max.",
+        "",
+        "## Summary",
+        "",
+        "| measure | ours | floor | ratio | budget |",
+        "|---|---|---|---|---|",
+        f"| cold start (process start → end of the first modify) | {ours['cold_ms']['median']:g} ms | "
+        f"{floor['cold_ms']['median']:g} ms | {budgets['cold_start']['ratio']}x | ≤ {COLD_BUDGET}x: "
+        f"{ok[budgets['cold_start']['ok']]} |",
+    ]
+    w_ours, w_floor = warm["ours"]["operations"], warm["floor"]["operations"]
+    for operation in ("modify", "create", "retrieve"):
+        budget = f"≤ {WARM_BUDGET}x: {ok[budgets['warm_modify']['ok']]}" if operation == "modify" else "–"
+        lines.append(
+            f"| warm {operation}, p50 | {w_ours[operation]['p50_us']:g} µs | {w_floor[operation]['p50_us']:g} µs | "
+            f"{ratio(w_ours[operation]['p50_us'], w_floor[operation]['p50_us'])}x | {budget} |"
+        )
+    lines += [
+        f"| peak memory of a cold invocation (max RSS) | {ours['peak_rss_mb']['median']:.1f} MB | "
+        f"{floor['peak_rss_mb']['median']:.1f} MB | "
+        f"{ratio(ours['peak_rss_mb']['median'], floor['peak_rss_mb']['median'])}x | – |",
+        f"| DynamoDB calls, modify (key cached / not) | {calls['modify']['cached']} / {calls['modify']['uncached']} "
+        "| 1 / – | – | contract: 1 |",
+        f"| artifact (`sam build`, arm64) | {_mb(results['artifact']['artifact_bytes'])}, "
+        f"{_mb(results['artifact'].get('artifact_zip_bytes'))} zipped | – | – | build check: ≤ 20 MiB |",
+        "",
+        "## Cold start",
+        "",
+        "Fresh `python3.13` processes, ours and the floor interleaved (each goes first in turn), each importing its",
+        "entry point and serving one modify event, DynamoDB answered in process. The environment is Lambda's: the",
+        "runtime's SDK (boto3, botocore) precompiled in a virtual environment, the function as `sam build` packs it",
+        "(code and `requirements.txt`, **no `.pyc`**: /var/task is read only, so every cold start compiles them)",
+        "on PYTHONPATH, the template's variables, fake credentials. Not included: the Lambda service's own work",
+        "(placing the sandbox, downloading the code, the runtime's bootstrap), the same for both.",
+        "",
+        "| variant | cold start | of which in process | CPU time | peak RSS | modules |",
+        "|---|---|---|---|---|---|",
+    ]
+    names = {"ours": "ours, as shipped", "ours_precompiled": "ours, package precompiled (what-if)", "floor": "floor"}
+    for key in ("ours", "ours_precompiled", "floor"):
+        c = cold[key]
+        lines.append(
+            f"| {names[key]} | {_s(c['cold_ms'])} | {c['in_process_ms']['median']:g} ms | "
+            f"{c['cpu_ms']['median']:g} ms | {c['peak_rss_mb']['median']:.1f} MB | {c['modules_loaded']} |"
+        )
+    lines += [
+        "",
+        f"Ratio ours / floor: {budgets['cold_start']['ratio']}x of the medians; per interleaved pair "
+        f"{cold['paired_ratio']['median']}x (IQR {cold['paired_ratio']['p25']}–{cold['paired_ratio']['p75']}). "
+        f"Precompiled: {ratio(pyc['cold_ms']['median'], floor['cold_ms']['median'])}x. CPU time, which other work on "
+        f"the machine disturbs less: {ratio(ours['cpu_ms']['median'], floor['cpu_ms']['median'])}x as shipped, "
+        f"{ratio(pyc['cpu_ms']['median'], floor['cpu_ms']['median'])}x precompiled.",
+        "",
+        "### Where it goes, step by step",
+        "",
+        "Medians of separate runs that import in steps; each step excludes what the earlier ones imported.",
+        "",
+        "| step (ours) | as shipped | precompiled |",
+        "|---|---|---|",
+    ]
+    stages = results["cold_stages"]
+    s_ours, s_pyc = stages["ours"]["steps_ms"], stages["ours_precompiled"]["steps_ms"]
+    lines += [f"| {step} | {ms:g} ms | {s_pyc.get(step, 0):g} ms |" for step, ms in s_ours.items()]
+    lines += ["", "| step (floor) | |", "|---|---|"]
+    lines += [f"| {step} | {ms:g} ms |" for step, ms in stages["floor"]["steps_ms"].items()]
+    lines += [
+        "",
+        f"Inside the first modify, botocore's own time per call: ours "
+        f"{stages['ours']['botocore_calls_in_first_modify_ms']} ms (the key's GetItem, then the UpdateItem), floor "
+        f"{stages['floor']['botocore_calls_in_first_modify_ms']} ms.",
+        "",
+        "### Import-time profile (`python -X importtime -c 'import app'`), top 10",
+        "",
+        "Own time of each package's modules (their execution, and their compilation where there is no `.pyc`).",
+        "",
+        "| package | as shipped | precompiled |",
+        "|---|---|---|",
+    ]
+    profile, compiled = results["import_profile"]["shipped"], results["import_profile"]["precompiled"]
+    top = [item for item in profile["packages_ms"].items() if not item[0].endswith("(standard library)")][:10]
+    for package, ms in top:
+        lines.append(f"| {package} | {ms:g} ms | {compiled['packages_ms'].get(package, 0):g} ms |")
+    lines += [
+        f"| **total** | **{profile['total_ms']:g} ms** | **{compiled['total_ms']:g} ms** |",
+        "",
+        "Modules with the most own time (as shipped): "
+        + ", ".join(f"`{name}` {ms:g} ms" for name, ms in list(profile["top_modules_own_ms"].items())[:10])
+        + ".",
+        "",
+        "## Warm requests",
+        "",
+        "One process per variant and round, the rounds alternating; every call through the entry point with a real",
+        "API Gateway v2 event, the key check cached as in a warm environment, DynamoDB answered in process at the HTTP",
+        "layer (botocore still validates, serializes, signs and parses). CPU is the process's CPU time per call.",
+        "",
+        "| operation | ours p50 (IQR) | ours p99 | ours CPU | floor p50 (IQR) | floor p99 | floor CPU | p50 ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for operation, o in w_ours.items():
+        f = w_floor.get(operation if operation in w_floor else "modify")
+        name = operation if operation in w_floor else f"{operation} (floor: modify)"
+        lines.append(
+            f"| {name} | {o['p50_us']:g} µs ({o['p25_us']:g}–{o['p75_us']:g}) | {o['p99_us']:g} µs | "
+            f"{o['cpu_mean_us']:g} µs | {f['p50_us']:g} µs ({f['p25_us']:g}–{f['p75_us']:g}) | {f['p99_us']:g} µs | "
+            f"{f['cpu_mean_us']:g} µs | {ratio(o['p50_us'], f['p50_us'])}x |"
+        )
+    wo, wf = warm["ours"], warm["floor"]
+    lines += [
+        "",
+        f"Calls per figure: {w_ours['modify']['calls']} (ours), {w_floor['modify']['calls']} (floor).",
+        "",
+        f"**Inside a warm modify** (median): ours spends {wo['modify_inside_botocore_us']:g} µs of "
+        f"{wo['modify_invocation_us']:g} µs inside botocore, the floor {wf['modify_inside_botocore_us']:g} µs of "
+        f"{wf['modify_invocation_us']:g} µs. The key check alone, cached: {wo.get('cached_key_check_us', 'n/a')} µs.",
+        "",
+        "Own time by package in a warm modify (cProfile, so in proportion only):",
+        "",
+        "| package | ours | floor |",
+        "|---|---|---|",
+    ]
+    for package, share in wo["modify_profile_by_package"].items():
+        lines.append(f"| {package} | {share:.0%} | {wf['modify_profile_by_package'].get(package, 0):.0%} |")
+    lines += [
+        "",
+        "## DynamoDB calls per operation",
+        "",
+        "Counted from botocore's `before-call` events on the function's client, through the entry point, on the",
+        "embedded DynamoDB (moto). Cached: the request's key was checked by an earlier request within",
+        "`ApiKeyCacheSeconds` (the common warm case); uncached: `API_KEY_CACHE_SECONDS=0`.",
+        "",
+        "| operation | status | calls, key cached | calls, key looked up | what (key cached) |",
+        "|---|---|---|---|---|",
+    ]
+    for operation, c in calls.items():
+        mark = "" if c["status_as_expected"] else " (unexpected)"
+        lines.append(
+            f"| {operation} | {c['status']}{mark} | {c['cached']} | {c['uncached']} | "
+            f"{', '.join(c['cached_operations']) or '–'} |"
+        )
+    artifact = results["artifact"]
+    lines += ["", "## Size", ""]
+    if artifact.get("artifact_bytes") is None:
+        lines.append(f"Artifact not measured: {artifact['note']}.")
+    else:
+        lines += [
+            f"`sam build` artifact (arm64; {artifact['source']}): {artifact['artifact_bytes']:,} bytes in "
+            f"{artifact['files']} files ({artifact['pyc_files']} `.pyc`), {artifact['artifact_zip_bytes']:,} bytes "
+            "zipped. The largest parts:",
+            "",
+            "| entry | bytes |",
+            "|---|---|",
+            *[f"| {entry} | {size:,} |" for entry, size in artifact["by_entry_bytes"].items()],
+        ]
+    lines += [
+        "",
+        f"Peak memory of one cold invocation (max RSS of the process): ours {_s(ours['peak_rss_mb'], 'MB')}; "
+        f"floor {_s(floor['peak_rss_mb'], 'MB')}.",
+        "",
+        "## Reproduce",
+        "",
+        "`make bench` (about two minutes; `make bench QUICK=1` for a smoke run into bench/out/quick/). The first run",
+        "makes bench/out/runtime-venv and bench/out/function-deps from PyPI; later runs reuse them while",
+        "requirements.txt and uv.lock's boto3/botocore stay the same. Every cold-start sample: bench/out/raw.json.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def draw(results: dict) -> bytes:
+    cold, warm, budgets = results["cold"], results["warm"], results["budgets"]
+
+    def cold_bar(label: str, key: str, color: chart.Color) -> chart.Bar:
+        c = cold[key]["cold_ms"]
+        note = f"{c['median']:.0f} MS"
+        if key != "floor":
+            note += f"  {ratio(c['median'], cold['floor']['cold_ms']['median'])}X"
+        return chart.Bar(label, c["median"], c["p25"], c["p75"], color, note)
+
+    groups = [
+        chart.Group(
+            "COLD START, MS (PROCESS START TO END OF FIRST MODIFY)",
+            [
+                cold_bar("OURS", "ours", chart.BLUE),
+                cold_bar("OURS, PRECOMPILED", "ours_precompiled", chart.PALE_BLUE),
+                cold_bar("FLOOR", "floor", chart.GREY),
+            ],
+            budget=cold["floor"]["cold_ms"]["median"] * COLD_BUDGET,
+            budget_label=f"BUDGET {COLD_BUDGET}X FLOOR",
+        )
+    ]
+    for operation in ("modify", "create", "retrieve"):
+        o, f = warm["ours"]["operations"][operation], warm["floor"]["operations"][operation]
+        groups.append(
+            chart.Group(
+                f"WARM {operation.upper()}, P50 US PER REQUEST",
+                [
+                    chart.Bar(
+                        "OURS",
+                        o["p50_us"],
+                        o["p25_us"],
+                        o["p75_us"],
+                        chart.BLUE,
+                        f"{o['p50_us']:.0f} US  {ratio(o['p50_us'], f['p50_us'])}X",
+                    ),
+                    chart.Bar("FLOOR", f["p50_us"], f["p25_us"], f["p75_us"], chart.GREY, f"{f['p50_us']:.0f} US"),
+                ],
+                budget=f["p50_us"] * WARM_BUDGET if operation == "modify" else None,
+                budget_label=f"BUDGET {WARM_BUDGET}X FLOOR",
+            )
+        )
+    m = results["machine"]
+    verdict = ", ".join(f"{name.replace('_', ' ')} {b['ratio']}X" for name, b in budgets.items())
+    footnote = f"MEDIANS, WHISKERS IQR. {m['cores']} CORES, {m['cpu'][:40]}. {m['date']}. {verdict}"
+    return chart.bar_chart("THREADS API VS THE FLOOR", groups, footnote)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="few samples and no sam build: a smoke test (CI)")
+    parser.add_argument("--out", type=pathlib.Path, help="where results.json, REPORT.md and chart.png go")
+    parser.add_argument("--work", type=pathlib.Path, default=BENCH / "out", help="environments and raw samples")
+    args = parser.parse_args(argv)
+    out = args.out or (args.work / "quick" if args.quick else BENCH)
+    cold_runs, stage_runs, profile_runs = (3, 1, 1) if args.quick else (20, 5, 5)
+    warm_calls, warm_rounds = (300, 1) if args.quick else (4000, 2)
+    started, load_before = time.monotonic(), os.getloadavg()[0]
+    args.work.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=args.work, prefix="run-") as scratch:
+        layout = Layout(args.work, pathlib.Path(scratch))
+        layout.prepare()
+        log(f"cold starts: {cold_runs} of each variant, interleaved")
+        cold = measure_cold(layout, cold_runs)
+        log("cold start steps and the import-time profile")
+        stages = measure_stages(layout, stage_runs)
+        profile = import_profile(layout, profile_runs)
+        log(f"warm requests: {warm_calls} calls per operation and variant")
+        warm = measure_warm(layout, pathlib.Path(scratch), warm_calls, warm_rounds)
+    log("DynamoDB calls per operation (embedded moto)")
+    calls = count_calls()
+    log("the artifact" + (" (an earlier build, if any)" if args.quick else ": sam build"))
+    artifact = measure_artifact(args.work, build=not args.quick)
+    summary = cold["summary"]
+    cold_ratio = ratio(summary["ours"]["cold_ms"]["median"], summary["floor"]["cold_ms"]["median"])
+    warm_ratio = ratio(warm["ours"]["operations"]["modify"]["p50_us"], warm["floor"]["operations"]["modify"]["p50_us"])
+    results = {
+        "cold_start_ms": summary["ours"]["cold_ms"]["median"],
+        "cold_start_floor_ms": summary["floor"]["cold_ms"]["median"],
+        "warm_modify_us_p50": warm["ours"]["operations"]["modify"]["p50_us"],
+        "warm_modify_floor_us_p50": warm["floor"]["operations"]["modify"]["p50_us"],
+        "dynamodb_calls": calls,
+        "artifact_bytes": artifact["artifact_bytes"],
+        "peak_memory_mb": summary["ours"]["peak_rss_mb"]["median"],
+        "peak_memory_floor_mb": summary["floor"]["peak_rss_mb"]["median"],
+        "budgets": {
+            "cold_start": {"ratio": cold_ratio, "limit": COLD_BUDGET, "ok": cold_ratio <= COLD_BUDGET},
+            "warm_modify": {"ratio": warm_ratio, "limit": WARM_BUDGET, "ok": warm_ratio <= WARM_BUDGET},
+        },
+        "quick": args.quick,
+        "machine": machine(),
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "cold": summary,
+        "cold_stages": stages,
+        "import_profile": profile,
+        "warm": warm,
+        "artifact": artifact,
+    }
+    results["duration_seconds"] = round(time.monotonic() - started)
+    (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    (out / "REPORT.md").write_text(report(results))
+    (out / "chart.png").write_bytes(draw(results))
+    with contextlib.suppress(OSError):
+        (args.work / ("raw-quick.json" if args.quick else "raw.json")).write_text(json.dumps(cold["samples"]))
+    log(
+        f"cold start {results['cold_start_ms']} ms vs floor {results['cold_start_floor_ms']} ms ({cold_ratio}x, "
+        f"budget {COLD_BUDGET}x); warm modify p50 {results['warm_modify_us_p50']} µs vs "
+        f"{results['warm_modify_floor_us_p50']} µs ({warm_ratio}x, budget {WARM_BUDGET}x); "
+        f"{results['duration_seconds']} s; written to {out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,47 @@
+"""`make bench` runs: its quick mode, end to end, writes the results, the report and the chart.
+
+The figures themselves are not checked here (the machine running the tests is busy with them); only that every
+part ran and gave values of the right kind. The full run is `make bench`, outside `make test`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_quick_bench_writes_results_report_and_chart(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+
+    for key in ("cold_start_ms", "cold_start_floor_ms", "warm_modify_us_p50", "warm_modify_floor_us_p50"):
+        assert isinstance(results[key], int | float) and results[key] > 0, key
+    # The floor is the lower bound: ours cannot beat it (the spread on a busy machine aside).
+    assert results["cold_start_ms"] > results["cold_start_floor_ms"] * 0.8
+    assert results["warm_modify_us_p50"] > results["warm_modify_floor_us_p50"] * 0.8
+    assert results["artifact_bytes"] is None or results["artifact_bytes"] > 1_000_000  # a quick run builds nothing
+
+    calls = results["dynamodb_calls"]
+    assert {"create", "retrieve", "modify", "empty modify", "delete"} <= calls.keys()
+    assert all(entry["status_as_expected"] for entry in calls.values()), calls
+    assert calls["modify"]["cached"] == 1  # the contract: one call for a modify in the common case
+    assert all(entry["uncached"] >= entry["cached"] for entry in calls.values())
+
+    assert results["budgets"]["cold_start"]["limit"] == 1.5 and results["budgets"]["warm_modify"]["limit"] == 2.0
+    assert results["cold"]["ours"]["cold_ms"]["n"] >= 3
+    assert results["import_profile"]["shipped"]["packages_ms"]
+    assert "## Cold start" in (tmp_path / "REPORT.md").read_text()
+    assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
