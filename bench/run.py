@@ -9,11 +9,12 @@ given as median, spread and ratio.
 
 - **Layout, as Lambda has it.** `--work/runtime-venv` holds the runtime's SDK only (boto3 and botocore at the
   versions of uv.lock, compiled, as /var/runtime has them); the function is assembled in a temporary directory as
-  `sam build` packs it (its code, and `requirements.txt` installed beside it, with no `.pyc`: /var/task is read
-  only, so Lambda compiles those modules at every cold start). No test or CLI package is importable.
+  `make build` packs it (its code, and `requirements.txt` installed beside it, compiled to CPython 3.13 bytecode:
+  /var/task is read only, so without the `.pyc` Lambda would compile those modules at every cold start). No test
+  or CLI package is importable.
 - **Cold start.** Fresh processes (`bench/cold.py`) import the entry point and serve one modify event, ours and the
   floor interleaved; measured from the moment the process is started to the end of that invocation (one clock,
-  CLOCK_MONOTONIC, across processes), plus peak memory. Also the same with the package precompiled (a what-if),
+  CLOCK_MONOTONIC, across processes), plus peak memory. Also the same without the bytecode (plain `sam build`),
   the import-time profile (`-X importtime`), and the cost of each step of the import.
 - **Warm requests** (`bench/warm.py`): modify, create and retrieve through the entry point, thousands of calls
   each, with DynamoDB answered in process at the HTTP layer (`bench/canned.py`): p50, p99, CPU per request.
@@ -103,8 +104,8 @@ class Layout:
         self.venv = work / "runtime-venv"
         self.python = self.venv / "bin" / "python"
         self.deps = work / "function-deps"
-        self.task = scratch / "task"  # as sam build packs it: no .pyc
-        self.task_compiled = scratch / "task-compiled"  # the what-if: every module compiled ahead
+        self.task = scratch / "task"  # as make build packs it: every module compiled ahead
+        self.task_source = scratch / "task-source"  # as plain sam build packs it: no .pyc
         self.versions = _locked_versions()
 
     def prepare(self) -> None:
@@ -125,11 +126,11 @@ class Layout:
                 _run([*pip, "--target", str(self.deps), "-r", str(FUNCTION / "requirements.txt")])
                 stamp_file.write_text(stamp)
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "bin")
-        shutil.copytree(self.deps, self.task, ignore=ignore)
-        shutil.copytree(FUNCTION, self.task, ignore=ignore, dirs_exist_ok=True)
-        shutil.copytree(self.task, self.task_compiled)
+        shutil.copytree(self.deps, self.task_source, ignore=ignore)
+        shutil.copytree(FUNCTION, self.task_source, ignore=ignore, dirs_exist_ok=True)
+        shutil.copytree(self.task_source, self.task)
         compileall = [str(self.python), "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash"]
-        _run([*compileall, str(self.task_compiled)])
+        _run([*compileall, str(self.task)])
 
     def environment(self, task: pathlib.Path, *extra: pathlib.Path) -> dict[str, str]:
         env = {**LAMBDA_ENVIRONMENT, "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LAMBDA_TASK_ROOT": str(task)}
@@ -173,10 +174,10 @@ def ratio(ours: float, floor: float) -> float:
 # Cold start.
 
 # variant: (what bench/cold.py runs, which directory is /var/task: a Layout attribute, or None for the floor's)
-COLD_VARIANTS = {"ours": ("ours", "task"), "floor": ("floor", None), "ours_precompiled": ("ours", "task_compiled")}
+COLD_VARIANTS = {"ours": ("ours", "task"), "floor": ("floor", None), "ours_no_bytecode": ("ours", "task_source")}
 STAGE_VARIANTS = {
     "ours": ("ours-stages", "task"),
-    "ours_precompiled": ("ours-stages", "task_compiled"),
+    "ours_no_bytecode": ("ours-stages", "task_source"),
     "floor": ("floor-stages", None),
 }
 
@@ -247,7 +248,7 @@ def measure_stages(layout: Layout, runs: int) -> dict:
 def import_profile(layout: Layout, runs: int) -> dict:
     """`python -X importtime -c 'import app'`: time by top-level package (own time of its modules), and by module."""
     profiles = {}
-    for name, task in (("shipped", layout.task), ("precompiled", layout.task_compiled)):
+    for name, task in (("shipped", layout.task), ("no_bytecode", layout.task_source)):
         by_package: dict[str, list[float]] = {}
         by_module: dict[str, list[float]] = {}
         totals = []
@@ -419,7 +420,7 @@ def _s(d: dict, unit: str = "ms") -> str:
 
 def report(results: dict) -> str:
     m, cold, warm, calls = results["machine"], results["cold"], results["warm"], results["dynamodb_calls"]
-    ours, floor, pyc = cold["ours"], cold["floor"], cold["ours_precompiled"]
+    ours, floor, pyc = cold["ours"], cold["floor"], cold["ours_no_bytecode"]
     budgets = results["budgets"]
     ok = {True: "**holds**", False: "**over**"}
     lines = [
@@ -460,16 +461,21 @@ def report(results: dict) -> str:
         "",
         "Fresh `python3.13` processes, ours and the floor interleaved (each goes first in turn), each importing its",
         "entry point and serving one modify event, DynamoDB answered in process. The environment is Lambda's: the",
-        "runtime's SDK (boto3, botocore) precompiled in a virtual environment, the function as `sam build` packs it",
-        "(code and `requirements.txt`, **no `.pyc`**: /var/task is read only, so every cold start compiles them)",
+        "runtime's SDK (boto3, botocore) precompiled in a virtual environment, the function as `make build` packs it",
+        "(code and `requirements.txt`, compiled to bytecode: /var/task is read only, so a plain `sam build`'s",
+        'package, without `.pyc`, compiles them at every cold start; that is the row "without bytecode")',
         "on PYTHONPATH, the template's variables, fake credentials. Not included: the Lambda service's own work",
         "(placing the sandbox, downloading the code, the runtime's bootstrap), the same for both.",
         "",
         "| variant | cold start | of which in process | CPU time | peak RSS | modules |",
         "|---|---|---|---|---|---|",
     ]
-    names = {"ours": "ours, as shipped", "ours_precompiled": "ours, package precompiled (what-if)", "floor": "floor"}
-    for key in ("ours", "ours_precompiled", "floor"):
+    names = {
+        "ours": "ours, as shipped",
+        "ours_no_bytecode": "ours, no bytecode (plain sam build)",
+        "floor": "floor",
+    }
+    for key in ("ours", "ours_no_bytecode", "floor"):
         c = cold[key]
         lines.append(
             f"| {names[key]} | {_s(c['cold_ms'])} | {c['in_process_ms']['median']:g} ms | "
@@ -479,19 +485,19 @@ def report(results: dict) -> str:
         "",
         f"Ratio ours / floor: {budgets['cold_start']['ratio']}x of the medians; per interleaved pair "
         f"{cold['paired_ratio']['median']}x (IQR {cold['paired_ratio']['p25']}–{cold['paired_ratio']['p75']}). "
-        f"Precompiled: {ratio(pyc['cold_ms']['median'], floor['cold_ms']['median'])}x. CPU time, which other work on "
-        f"the machine disturbs less: {ratio(ours['cpu_ms']['median'], floor['cpu_ms']['median'])}x as shipped, "
-        f"{ratio(pyc['cpu_ms']['median'], floor['cpu_ms']['median'])}x precompiled.",
+        f"Without bytecode: {ratio(pyc['cold_ms']['median'], floor['cold_ms']['median'])}x. CPU time, which other "
+        f"work on the machine disturbs less: {ratio(ours['cpu_ms']['median'], floor['cpu_ms']['median'])}x as "
+        f"shipped, {ratio(pyc['cpu_ms']['median'], floor['cpu_ms']['median'])}x without bytecode.",
         "",
         "### Where it goes, step by step",
         "",
         "Medians of separate runs that import in steps; each step excludes what the earlier ones imported.",
         "",
-        "| step (ours) | as shipped | precompiled |",
+        "| step (ours) | as shipped | without bytecode |",
         "|---|---|---|",
     ]
     stages = results["cold_stages"]
-    s_ours, s_pyc = stages["ours"]["steps_ms"], stages["ours_precompiled"]["steps_ms"]
+    s_ours, s_pyc = stages["ours"]["steps_ms"], stages["ours_no_bytecode"]["steps_ms"]
     lines += [f"| {step} | {ms:g} ms | {s_pyc.get(step, 0):g} ms |" for step, ms in s_ours.items()]
     lines += ["", "| step (floor) | |", "|---|---|"]
     lines += [f"| {step} | {ms:g} ms |" for step, ms in stages["floor"]["steps_ms"].items()]
@@ -505,10 +511,10 @@ def report(results: dict) -> str:
         "",
         "Own time of each package's modules (their execution, and their compilation where there is no `.pyc`).",
         "",
-        "| package | as shipped | precompiled |",
+        "| package | as shipped | without bytecode |",
         "|---|---|---|",
     ]
-    profile, compiled = results["import_profile"]["shipped"], results["import_profile"]["precompiled"]
+    profile, compiled = results["import_profile"]["shipped"], results["import_profile"]["no_bytecode"]
     top = [item for item in profile["packages_ms"].items() if not item[0].endswith("(standard library)")][:10]
     for package, ms in top:
         lines.append(f"| {package} | {ms:g} ms | {compiled['packages_ms'].get(package, 0):g} ms |")
@@ -613,7 +619,7 @@ def draw(results: dict) -> bytes:
             "COLD START, MS (PROCESS START TO END OF FIRST MODIFY)",
             [
                 cold_bar("OURS", "ours", chart.BLUE),
-                cold_bar("OURS, PRECOMPILED", "ours_precompiled", chart.PALE_BLUE),
+                cold_bar("OURS, NO BYTECODE", "ours_no_bytecode", chart.PALE_BLUE),
                 cold_bar("FLOOR", "floor", chart.GREY),
             ],
             budget=cold["floor"]["cold_ms"]["median"] * COLD_BUDGET,
