@@ -1,8 +1,8 @@
 """Reading a request body: bytes in, a JSON value (or the reason there is none) out.
 
 The API reads every body as JSON, whatever its declared content type or transfer encoding. A body that cannot
-be read, or that is JSON `null` (no object, yet no empty body either), is not an exception here: it becomes
-an `UnreadableBody` value that the body models reject, so that the problem is reported among the other
+be read, or that is JSON `null` or an array (no object, yet no empty body either), is not an exception here: it
+becomes an `UnreadableBody` value that the body models reject, so that the problem is reported among the other
 validation errors, in the contract's order.
 """
 
@@ -20,11 +20,15 @@ from pydantic_core import PydanticCustomError
 from .errors import MAX_BODY_BYTES
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# JSON's white space (RFC 8259): a body of only these is no body. Python's str.strip() would also take other
+# Unicode spaces and separators (U+3000, U+001C...), which are not JSON and so make a body invalid JSON.
+_JSON_WHITE_SPACE = " \t\n\r"
 
 
 @dataclass(frozen=True, slots=True)
 class UnreadableBody:
-    reason: str  # "body_too_large", "json_invalid" or "null_body": the validation error type it becomes
+    # "body_too_large", "json_invalid", "null_body" or "array_body": the validation error type it becomes
+    reason: str
     size: int = 0
 
 
@@ -57,7 +61,7 @@ def read_json_body(text: str) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return UnreadableBody("json_invalid")
-    if not text.strip():
+    if not text.strip(_JSON_WHITE_SPACE):
         return None
     try:
         value = json.loads(text, parse_constant=_reject_constant)
@@ -65,6 +69,8 @@ def read_json_body(text: str) -> Any:
         return UnreadableBody("json_invalid")
     if value is None:
         return UnreadableBody("null_body")  # Powertools would take a None for "no body"
+    if isinstance(value, list):
+        return UnreadableBody("array_body")  # Powertools would take a non-empty list's first item for the body
     if _SURROGATE_ESCAPE.search(text) and not _is_unicode_text(value):
         return UnreadableBody("json_invalid")  # a lone surrogate escape is no Unicode text
     return value

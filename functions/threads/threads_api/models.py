@@ -83,15 +83,20 @@ class ModifyThreadRequest(_Body):
     tool_resources: ToolResourcesPatch | None = None
 
 
-# Wire objects (responses).
+# Wire objects (responses). They describe the responses in the OpenAPI document; nothing validates a response
+# against them at run time, so they are built only when the document is made, not at every cold start.
 
 
-class ToolResourcesObject(BaseModel):
+class _Wire(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+
+class ToolResourcesObject(_Wire):
     code_interpreter: CodeInterpreterResources | None = None
     file_search: FileSearchResources | None = None
 
 
-class ThreadObject(BaseModel):
+class ThreadObject(_Wire):
     id: str
     object: Literal["thread"]
     created_at: int
@@ -99,18 +104,18 @@ class ThreadObject(BaseModel):
     tool_resources: ToolResourcesObject
 
 
-class DeletedThreadObject(BaseModel):
+class DeletedThreadObject(_Wire):
     id: str
     object: Literal["thread.deleted"]
     deleted: Literal[True]
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(_Wire):
     message: str
     type: str
     param: str | None
     code: str | None
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(_Wire):
     error: ErrorDetail

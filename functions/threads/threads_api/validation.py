@@ -90,6 +90,8 @@ def _translate(error: dict[str, Any]) -> ApiError:
         return errors.invalid_json()
     if kind == "null_body":
         return errors.body_not_an_object(None)
+    if kind == "array_body":
+        return errors.body_not_an_object([])
     if kind == "extra_forbidden":
         return errors.unknown_parameter(path)
     if kind == "unsupported_parameter":
