@@ -108,9 +108,7 @@ class FunctionPool:
     def warm_up(self) -> None:
         """Start one environment now, so that a function that cannot even import fails at start."""
         with self.slots:
-            environment = self._start()
-            environment.invoke(_WARM_UP, timeout=60)
-            self.idle.put(environment)
+            self.idle.put(self._start())
 
     def invoke(self, event: dict) -> Any:
         with self.slots:
@@ -127,12 +125,19 @@ class FunctionPool:
             return response
 
     def _start(self) -> Environment:
+        """A new environment, initialised: as in Lambda, importing the code is an init phase with its own time
+        limit, not part of the first request's timeout."""
         with self.lock:
             if self.closed:
                 raise InvocationFailed("the server is stopping")
             environment = Environment(self.function, self.env)
             self.live.add(environment)
-            return environment
+        try:
+            environment.invoke(_WARM_UP, timeout=INIT_TIMEOUT_SECONDS)
+        except BaseException:
+            self._discard(environment)
+            raise
+        return environment
 
     def _discard(self, environment: Environment) -> None:
         with self.lock:
@@ -149,8 +154,10 @@ class FunctionPool:
             environment.close()
 
 
-# An event no route serves, used to import the code and start the environment before the first request.
+# An event no route serves, used to import the code and start the environment before its first request.
 _WARM_UP = {"local-warm-up": True}
+# Lambda gives the init phase 10 s; here several environments may start at once on a small, busy machine.
+INIT_TIMEOUT_SECONDS = 60
 
 
 def _serve(code_uri: str, handler: str, function_name: str, result_fd: int) -> int:

@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any
 
 from .resources import dynamodb_client
-from .store import StorageUnavailable, from_item, to_item
+from .store import StorageUnavailable, from_item, to_item, unavailable_reason
 from .thread import Thread
 
 RECORD_SECONDS = 24 * 60 * 60
@@ -71,5 +71,10 @@ def create_once(project: str, key: str, body: Any, create: Callable[[], Thread],
     except IdempotencyAlreadyInProgressError:
         raise IdempotencyKeyInFlight() from None
     except IdempotencyPersistenceLayerError as error:
-        raise StorageUnavailable(type(error).__name__) from error
+        # Powertools wraps whatever its record calls raised: only throttling or an unreachable DynamoDB is worth a
+        # retry (503); anything else (a ValidationException, AccessDenied...) is unexpected, the generic 500.
+        reason = unavailable_reason(error.__cause__)
+        if reason is None:
+            raise
+        raise StorageUnavailable(f"idempotency record: {reason}") from error
     return from_item(item)

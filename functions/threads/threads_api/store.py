@@ -230,6 +230,17 @@ class ThreadStore:
             raise StorageUnavailable(type(error).__name__) from error
 
 
+def unavailable_reason(error: BaseException | None) -> str | None:
+    """Why a DynamoDB error means "throttled or unreachable" (its code, or the network fault's name); None for an
+    error that retrying would not cure."""
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        return code if code in RETRYABLE_ERROR_CODES else None
+    if isinstance(error, BotoCoreError):
+        return type(error).__name__
+    return None
+
+
 def _check_version(thread: Thread, expected: Versions) -> None:
     if expected is not None and thread.version not in expected:
         raise PreconditionFailed()
