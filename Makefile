@@ -31,7 +31,7 @@ invoke: setup ## Replay one event through the Lambda entry point on the embedded
 	@$(UV) run --locked python -m local.invoke $(EVENT)
 
 test: setup node_modules/.package-lock.json ## Run the whole test suite, then the linters and the build check
-	$(UV) run --locked pytest
+	$(UV) run --locked pytest -n auto --dist loadscope
 	bash .ci/lint
 	bash .ci/build-check
 

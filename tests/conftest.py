@@ -83,3 +83,11 @@ def http_table(http_server, dynalite_endpoint):
     seed_fixture_threads(client, TABLE_NAME)
     client.delete_item(TableName=TABLE_NAME, Key={"thread_id": {"S": UNKNOWN_ID}})
     return client
+
+
+def pytest_collection_modifyitems(items):
+    """Schemathesis names each generated test after its operation (`test_x[POST /v1/threads]`) but leaves them all
+    one node id; give each its name, so that pytest-xdist runs every one of them, not one per id."""
+    for item in items:
+        if not item.nodeid.endswith(item.name):
+            item._nodeid = item.nodeid.rsplit("::", 1)[0] + "::" + item.name
