@@ -88,6 +88,8 @@ def http_table(http_server, dynalite_endpoint):
 def pytest_collection_modifyitems(items):
     """Schemathesis names each generated test after its operation (`test_x[POST /v1/threads]`) but leaves them all
     one node id; give each its name, so that pytest-xdist runs every one of them, not one per id."""
+    from _pytest.nodeid import NodeId  # schemathesis sets the older `_nodeid`, which this pytest no longer reads
+
     for item in items:
         if not item.nodeid.endswith(item.name):
-            item._nodeid = item.nodeid.rsplit("::", 1)[0] + "::" + item.name
+            item._id = NodeId.parse(item.nodeid.rsplit("::", 1)[0] + "::" + item.name)
