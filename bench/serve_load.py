@@ -22,6 +22,7 @@ import time
 
 import httpx2
 
+from local.fixtures import API_KEY
 from local.launch import LOCAL_AWS, dynalite, local_endpoint
 
 OUT = pathlib.Path(__file__).resolve().parent / "out" / "serve_load.json"
@@ -72,7 +73,7 @@ def run(base_url: str, clients: int, seconds: float, thread_id: str) -> dict:
     barrier = threading.Barrier(clients + 1)
 
     def client(index: int) -> None:
-        headers = {"authorization": "Bearer sk-local", "content-type": "application/json"}
+        headers = {"authorization": f"Bearer {API_KEY}", "content-type": "application/json"}
         with httpx2.Client(base_url=base_url, headers=headers, timeout=30) as http:
             barrier.wait()
             n = 0
@@ -111,7 +112,8 @@ def measure(storage: str, concurrency: int, clients: int, seconds: float, endpoi
     if endpoint:
         extra.update(AWS_ENDPOINT_URL_DYNAMODB=endpoint, **LOCAL_AWS)
     with local_endpoint(**extra) as server:
-        thread_id = httpx2.post(f"{server.base_url}/threads", json={}).json()["id"]
+        auth = {"authorization": f"Bearer {API_KEY}"}
+        thread_id = httpx2.post(f"{server.base_url}/threads", json={}, headers=auth).json()["id"]
         run(server.base_url, clients, 2.0, thread_id)  # warm every execution environment
         server_pid = server.process.pid
         environments = _children(server_pid)
