@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import boto3
+from local import storage
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DYNALITE = ROOT / "node_modules" / "dynalite" / "cli.js"
@@ -134,9 +134,4 @@ def dynalite() -> Iterator[str]:
 
 def dynamodb_client(endpoint: str):
     """A boto3 client for a local DynamoDB-compatible server."""
-    session = boto3.session.Session(
-        aws_access_key_id=LOCAL_AWS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_AWS["AWS_SECRET_ACCESS_KEY"],
-        region_name=LOCAL_AWS["AWS_DEFAULT_REGION"],
-    )
-    return session.client("dynamodb", endpoint_url=endpoint)
+    return storage.dynamodb_client(endpoint, LOCAL_AWS)

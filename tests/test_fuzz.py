@@ -101,7 +101,7 @@ ours = schemathesis.openapi.from_path(OUR_DOCUMENT)
 ours.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 ours.config.phases.update(phases=PHASES)
 
-openai_spec = schemathesis.openapi.from_path(OPENAI_DOCUMENT) if OPENAI_DOCUMENT.exists() else None
+openai_spec = schemathesis.openapi.from_path(OPENAI_DOCUMENT)
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +169,7 @@ def put_back(table, thread) -> None:
 
 def conforms_to_openai(case, response) -> None:
     """A 200 of ours is also what OpenAI's spec promises for the same operation (ThreadObject or deleted)."""
-    if openai_spec is None or response.status_code != 200:
+    if response.status_code != 200:
         return
     path = case.operation.path.removeprefix("/v1")
     openai_spec[path][case.method].validate_response(response)
@@ -258,36 +258,31 @@ def contract_refusals(body: Any, *, create: bool) -> set[str]:
     return refusals
 
 
-if openai_spec is not None:
-    openai_operations = openai_spec.include(operation_id=["createThread", "modifyThread"])
-    openai_operations.config.generation.update(modes=[GenerationMode.POSITIVE])
-    openai_operations.config.phases.update(phases=PHASES)
-    components = json.loads(OPENAI_DOCUMENT.read_text(encoding="utf-8"))["components"]
-    openai_error = jsonschema_rs.Draft202012Validator(
-        {"$ref": "#/components/schemas/ErrorResponse", "components": components}
-    )
+openai_operations = openai_spec.include(operation_id=["createThread", "modifyThread"])
+openai_operations.config.generation.update(modes=[GenerationMode.POSITIVE])
+openai_operations.config.phases.update(phases=PHASES)
+components = json.loads(OPENAI_DOCUMENT.read_text(encoding="utf-8"))["components"]
+openai_error = jsonschema_rs.Draft202012Validator(
+    {"$ref": "#/components/schemas/ErrorResponse", "components": components}
+)
 
-    @openai_operations.parametrize()
-    @fuzz_settings(max_examples=150)
-    def test_openai_spec_requests(case, table, tally):
-        create = "thread_id" not in case.path_parameters
-        if not create:
-            # A new thread for each request, so that the merge starts from nothing every time.
-            case.path_parameters = {"thread_id": new_thread_id()}
-        refusals = contract_refusals(case.body, create=create)
-        response = send(case, "openai", tally)
-        case.validate_response(response, checks=OPENAI_CHECKS)
-        if refusals:
-            tally["refused"] += 1
-            assert response.status_code == 400, (response.status_code, response.text)
-            openai_error.validate(response.json())
-            assert response.json()["error"]["code"] in refusals, (refusals, response.text)
-        else:
-            tally["accepted"] += 1
-            assert response.status_code == 200, (response.status_code, response.text)  # and, checked above, a
-            # ThreadObject by OpenAI's own schema
 
-else:
-
-    def test_openai_spec_requests():
-        pytest.skip(f"OpenAI's spec is not at {OPENAI_DOCUMENT}")
+@openai_operations.parametrize()
+@fuzz_settings(max_examples=150)
+def test_openai_spec_requests(case, table, tally):
+    create = "thread_id" not in case.path_parameters
+    if not create:
+        # A new thread for each request, so that the merge starts from nothing every time.
+        case.path_parameters = {"thread_id": new_thread_id()}
+    refusals = contract_refusals(case.body, create=create)
+    response = send(case, "openai", tally)
+    case.validate_response(response, checks=OPENAI_CHECKS)
+    if refusals:
+        tally["refused"] += 1
+        assert response.status_code == 400, (response.status_code, response.text)
+        openai_error.validate(response.json())
+        assert response.json()["error"]["code"] in refusals, (refusals, response.text)
+    else:
+        tally["accepted"] += 1
+        assert response.status_code == 200, (response.status_code, response.text)  # and, checked above, a
+        # ThreadObject by OpenAI's own schema
