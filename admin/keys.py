@@ -18,6 +18,7 @@ import sys
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from local.stack import local_table_name
 from threads_api.keys import KeyTable
@@ -39,7 +40,10 @@ def keys_table(args: argparse.Namespace) -> KeyTable:
 
 
 def stack_output(session: Any, stack: str, name: str) -> str:
-    described = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    try:
+        described = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    except ClientError as error:  # no such stack, or no right to see it
+        raise SystemExit(f"stack {stack}: {error.response.get('Error', {}).get('Message', error)}") from None
     for output in described.get("Outputs", []):
         if output["OutputKey"] == name:
             return output["OutputValue"]

@@ -50,7 +50,7 @@ from local.launch import (
     local_endpoint,
     server_environment,
 )
-from threads_api.keys import Authenticator, InvalidApiKey, KeyTable, MissingApiKey, masked, new_secret
+from threads_api.keys import Authenticator, InvalidApiKey, KeyTable, MissingApiKey, key_hash, masked, new_secret
 
 # The SDK marks the Assistants API deprecated; every call warns.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -768,3 +768,37 @@ def test_an_invalid_threads_api_keys_stops_the_server_with_a_message_naming_it(d
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def test_the_admin_command_finds_a_deployed_stacks_keys_table_from_its_outputs(capsys):
+    """`--stack NAME`: the table comes from the stack's `KeysTableName` output, with the caller's credentials
+    (CloudFormation and DynamoDB played by moto)."""
+    import json as json_module
+
+    import boto3
+    from moto import mock_aws
+
+    from admin.keys import main as admin_keys
+    from local.table import create_table
+
+    stack_template = {
+        "Resources": {"Nothing": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"KeysTableName": {"Value": "threads-api-KeysTable-ABC123"}},
+    }
+    with mock_aws():
+        create_table(boto3.client("dynamodb", region_name="eu-west-1"), "threads-api-KeysTable-ABC123", "KeysTable")
+        cloudformation = boto3.client("cloudformation", region_name="eu-west-1")
+        cloudformation.create_stack(StackName="threads-api", TemplateBody=json_module.dumps(stack_template))
+
+        assert admin_keys(["--stack", "threads-api", "--region", "eu-west-1", "create", "--project", "proj_s"]) == 0
+        secret = re.search(r"sk-[A-Za-z0-9]{48}", capsys.readouterr().out).group(0)
+        table = KeyTable(boto3.client("dynamodb", region_name="eu-west-1"), "threads-api-KeysTable-ABC123")
+        assert table.project_of(key_hash(secret)) == "proj_s"
+
+        assert admin_keys(["--stack", "threads-api", "--region", "eu-west-1", "list"]) == 0
+        listed = [json_module.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [(key["project"], key["revoked"]) for key in listed] == [("proj_s", False)]
+        assert admin_keys(["--stack", "threads-api", "--region", "eu-west-1", "revoke", listed[0]["key_id"]]) == 0
+        assert table.project_of(key_hash(secret)) is None
+        with pytest.raises(SystemExit):
+            admin_keys(["--stack", "no-such-stack", "--region", "eu-west-1", "list"])
