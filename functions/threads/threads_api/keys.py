@@ -13,13 +13,13 @@ import secrets
 import string
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .store import RETRYABLE_ERROR_CODES, StorageUnavailable
+from .store import raise_if_unavailable
 
 KEY_PREFIX = "sk-"
 KEY_RANDOM_CHARACTERS = 48
@@ -98,49 +98,34 @@ class KeyTable:
 
     def list(self, project: str | None = None) -> list[ApiKey]:
         """Every key (of one project, if given), oldest first. A Scan: keys are few and this is an admin call."""
-        found: list[ApiKey] = []
-        kwargs: dict[str, Any] = {}
-        while True:
-            page = self._call("scan", **kwargs)
-            found += [_from_item(item) for item in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        found = [_from_item(item) for item in self._scan()]
         if project is not None:
             found = [key for key in found if key.project == project]
         return sorted(found, key=lambda key: (key.created_at, key.key_id))
 
     def revoke(self, key_id: str) -> ApiKey | None:
         """Mark the key revoked; None if no key has that id."""
-        kwargs: dict[str, Any] = {
-            "FilterExpression": "key_id = :id",
-            "ExpressionAttributeValues": {":id": {"S": key_id}},
-        }
-        while True:
-            page = self._call("scan", **kwargs)
-            for item in page.get("Items", []):
-                self._call(
-                    "update_item",
-                    Key={"key_hash": item["key_hash"]},
-                    UpdateExpression="SET revoked = :yes",
-                    ConditionExpression="attribute_exists(key_hash)",
-                    ExpressionAttributeValues={":yes": {"BOOL": True}},
-                )
-                return _from_item({**item, "revoked": {"BOOL": True}})
-            if "LastEvaluatedKey" not in page:
-                return None
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in self._scan(FilterExpression="key_id = :id", ExpressionAttributeValues={":id": {"S": key_id}}):
+            self._call(
+                "update_item",
+                Key={"key_hash": item["key_hash"]},
+                UpdateExpression="SET revoked = :yes",
+                ConditionExpression="attribute_exists(key_hash)",
+                ExpressionAttributeValues={":yes": {"BOOL": True}},
+            )
+            return _from_item({**item, "revoked": {"BOOL": True}})
+        return None
+
+    def _scan(self, **kwargs: Any) -> Iterator[dict]:
+        for page in self._client.get_paginator("scan").paginate(TableName=self._table, **kwargs):
+            yield from page.get("Items", [])
 
     def _call(self, operation: str, **kwargs: Any) -> dict:
         try:
             return getattr(self._client, operation)(TableName=self._table, **kwargs)
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code in RETRYABLE_ERROR_CODES:
-                raise StorageUnavailable(code) from error
+        except (ClientError, BotoCoreError) as error:
+            raise_if_unavailable(error)
             raise
-        except BotoCoreError as error:
-            raise StorageUnavailable(type(error).__name__) from error
 
 
 def _from_item(item: dict) -> ApiKey:

@@ -134,15 +134,7 @@ class ThreadStore:
         except _ConditionFailed as failed:
             if failed.item is None and not patch.metadata_set and expected is None:
                 raise ThreadNotFound(thread_id) from None  # only existence was asked
-            if failed.item is None:
-                # DynamoDB sends no old item when there is none; servers that never send it (dynalite, older
-                # DynamoDB Local) make this read tell "missing" from "changed" or "near the limit".
-                stored = self.get(project, thread_id, expected)
-            elif failed.item["project"]["S"] != project:
-                raise ThreadNotFound(thread_id) from None
-            else:
-                stored = from_item(failed.item)
-                _check_version(stored, expected)
+            stored = self._stored_when(failed, project, thread_id, expected)
             # The thread is near the limit: only the merged result can tell whether this patch fits.
             return self._merge_and_write(project, thread_id, patch, stored, expected)
         return from_item(response["Attributes"])
@@ -168,11 +160,10 @@ class ThreadStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except _ConditionFailed as failed:
-            if expected is None or (failed.item is not None and failed.item["project"]["S"] != project):
-                raise ThreadNotFound(thread_id) from None
-            if failed.item is None:
-                self.get(project, thread_id)  # 404 if it is not there (a server that sends no old item)
-            raise PreconditionFailed() from None
+            if expected is None:
+                raise ThreadNotFound(thread_id) from None  # only existence was asked
+            self._stored_when(failed, project, thread_id, expected)  # 404, or 412
+            raise PreconditionFailed() from None  # it is there, in the project: the version failed the condition
 
     def _merge_and_write(
         self,
@@ -182,10 +173,12 @@ class ThreadStore:
         stored: Thread | None = None,
         expected: Versions = None,
     ) -> Thread:
-        """Merge here and write the whole result, on condition the thread is still at the version merged."""
+        """Merge here and write the whole result, on condition the thread is still at the version merged.
+
+        `stored`, when given, is the thread as read, already checked against `expected`.
+        """
         for _ in range(_MERGE_ATTEMPTS):
-            stored = stored or self.get(project, thread_id)
-            _check_version(stored, expected)
+            stored = stored or self.get(project, thread_id, expected)
             metadata, tool_resources = patch.apply(stored.metadata, stored.tool_resources)
             if len(metadata) > self._max_pairs:
                 raise MetadataLimitExceeded(len(metadata))
@@ -208,26 +201,44 @@ class ThreadStore:
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except _ConditionFailed as failed:
-                if failed.item is not None and failed.item["project"]["S"] != project:
-                    raise ThreadNotFound(thread_id) from None
-                # Changed meanwhile: merge again on what is there now (read again if the server did not send it).
-                stored = from_item(failed.item) if failed.item is not None else None
+                stored = self._stored_when(failed, project, thread_id, expected)  # changed meanwhile: merge again
                 continue
             return from_item(response["Attributes"])
         raise StorageUnavailable("the thread kept changing while a large patch was merged")
+
+    def _stored_when(self, failed: _ConditionFailed, project: str, thread_id: str, expected: Versions) -> Thread:
+        """The thread a conditional write failed on: ThreadNotFound if it is missing or another project's,
+        PreconditionFailed if it is not at a version `expected` allows.
+
+        DynamoDB sends the stored item back (ALL_OLD), and none when there is none; servers that never send it
+        (dynalite, older DynamoDB Local) are answered by a read.
+        """
+        if failed.item is None:
+            return self.get(project, thread_id, expected)
+        if failed.item["project"]["S"] != project:
+            raise ThreadNotFound(thread_id)
+        stored = from_item(failed.item)
+        _check_version(stored, expected)
+        return stored
 
     def _call(self, operation: str, **kwargs: Any) -> dict:
         try:
             return getattr(self._client, operation)(**kwargs)
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code == "ConditionalCheckFailedException":
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 raise _ConditionFailed(error.response.get("Item")) from None
-            if code in RETRYABLE_ERROR_CODES:
-                raise StorageUnavailable(code) from error
+            raise_if_unavailable(error)
             raise
         except BotoCoreError as error:
-            raise StorageUnavailable(type(error).__name__) from error
+            raise_if_unavailable(error)
+            raise
+
+
+def raise_if_unavailable(error: BaseException) -> None:
+    """Raise StorageUnavailable (from `error`) when DynamoDB was throttled or unreachable: worth a retry."""
+    reason = unavailable_reason(error)
+    if reason is not None:
+        raise StorageUnavailable(reason) from error
 
 
 def unavailable_reason(error: BaseException | None) -> str | None:
