@@ -21,6 +21,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from local.stack import local_table_name
+from local.storage import EMBEDDED_AWS, dynamodb_client
 from threads_api.keys import KeyTable
 
 KEYS_TABLE_OUTPUT = "KeysTableName"
@@ -28,13 +29,9 @@ KEYS_TABLE_OUTPUT = "KeysTableName"
 
 def keys_table(args: argparse.Namespace) -> KeyTable:
     if args.endpoint:
-        credentials = {
-            "aws_access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
-            "aws_secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
-        }
-        session = boto3.session.Session(region_name=args.region or "us-east-1", **credentials)
-        client = session.client("dynamodb", endpoint_url=args.endpoint)
-        return KeyTable(client, args.table or local_table_name("KeysTable"))
+        # A local server takes any credentials: the caller's if set, else the embedded server's.
+        environment = {**EMBEDDED_AWS, **os.environ, **({"AWS_REGION": args.region} if args.region else {})}
+        return KeyTable(dynamodb_client(args.endpoint, environment), args.table or local_table_name("KeysTable"))
     session = boto3.session.Session(region_name=args.region)
     return KeyTable(session.client("dynamodb"), args.table or stack_output(session, args.stack, KEYS_TABLE_OUTPUT))
 

@@ -6,20 +6,21 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from local.stack import local_table_name, tables
+from local.stack import functions, local_table_name, resolve_environment, tables
+from local.storage import EMBEDDED_AWS
+from local.table import load_template
 
 TABLE_NAME = local_table_name("ThreadsTable")
 KEYS_TABLE_NAME = local_table_name("KeysTable")
 IDEMPOTENCY_TABLE_NAME = local_table_name("IdempotencyTable")
-_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
-    "AWS_SESSION_TOKEN": "local",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "TABLE_NAME": TABLE_NAME,
-    "KEYS_TABLE_NAME": KEYS_TABLE_NAME,
-    "IDEMPOTENCY_TABLE_NAME": IDEMPOTENCY_TABLE_NAME,
-}
+
+
+def _environment() -> dict[str, str]:
+    """What the function sees in Lambda, played locally: its variables from template.yaml (tables by their local
+    names), and credentials the embedded DynamoDB accepts (a real session token must not leak in)."""
+    template = load_template()
+    function = functions(template)["ThreadsFunction"]
+    return {**EMBEDDED_AWS, "AWS_SESSION_TOKEN": "local", **resolve_environment(function, template, overrides={})}
 
 
 @contextmanager
@@ -32,8 +33,9 @@ def embedded_dynamodb(seed: bool = True) -> Iterator[object]:
     from local.table import create_table
     from threads_api import resources
 
-    saved = {name: os.environ.get(name) for name in _ENVIRONMENT}
-    os.environ.update(_ENVIRONMENT)
+    environment = _environment()
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
     resources.reset()
     try:
         with mock_aws():

@@ -21,7 +21,7 @@ from local import storage
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DYNALITE = ROOT / "node_modules" / "dynalite" / "cli.js"
 # Credentials for local DynamoDB-compatible servers, which accept any.
-LOCAL_AWS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
+LOCAL_AWS = storage.EMBEDDED_AWS
 BASE_URL_LINE = re.compile(r"^Threads API on (http://127\.0\.0\.1:(\d+)/v1)$", re.MULTILINE)
 
 

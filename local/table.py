@@ -1,6 +1,7 @@
 """Create the template's tables locally (moto, dynalite, DynamoDB Local) exactly as template.yaml declares them."""
 
 import copy
+import functools
 import pathlib
 
 import yaml
@@ -33,7 +34,14 @@ _TemplateLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load_template() -> dict:
-    """template.yaml as plain dicts/lists/strings, with !Ref, !Sub, !GetAtt... as their long forms."""
+    """template.yaml as plain dicts/lists/strings, with !Ref, !Sub, !GetAtt... as their long forms (a copy of
+    its own for each caller, which may change it)."""
+    return copy.deepcopy(_parsed_template(TEMPLATE_PATH.stat().st_mtime_ns))
+
+
+@functools.cache
+def _parsed_template(modified_ns: int) -> dict:
+    # Parsing takes about 25 ms; every embedded DynamoDB of the tests reads the template several times.
     return yaml.load(TEMPLATE_PATH.read_text(encoding="utf-8"), Loader=_TemplateLoader)
 
 

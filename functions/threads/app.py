@@ -77,10 +77,14 @@ def _key_in_flight(_: IdempotencyKeyInFlight) -> Response:
     return _error_response(errors.idempotency_key_in_flight())
 
 
+def _unavailable(error: StorageUnavailable) -> ApiError:
+    logger.warning("storage unavailable", reason=str(error))
+    return errors.storage_unavailable()
+
+
 @app.exception_handler(StorageUnavailable)
 def _storage_unavailable(error: StorageUnavailable) -> Response:
-    logger.warning("storage unavailable", reason=str(error))
-    return _error_response(errors.storage_unavailable())
+    return _error_response(_unavailable(error))
 
 
 @app.exception_handler(Exception)
@@ -115,8 +119,7 @@ def _caller_project(event: dict[str, Any]) -> str | ApiError:
     except InvalidApiKey as invalid:
         return errors.invalid_api_key(invalid.masked)
     except StorageUnavailable as error:
-        logger.warning("storage unavailable", reason=str(error))
-        return errors.storage_unavailable()
+        return _unavailable(error)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
