@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import signal
 import string
@@ -802,3 +803,25 @@ def test_the_admin_command_finds_a_deployed_stacks_keys_table_from_its_outputs(c
         assert table.project_of(key_hash(secret)) is None
         with pytest.raises(SystemExit):
             admin_keys(["--stack", "no-such-stack", "--region", "eu-west-1", "list"])
+
+
+def test_the_event_is_not_logged_even_when_the_environment_asks_for_it():
+    """POWERTOOLS_LOGGER_LOG_EVENT=true would have Powertools log each event, Authorization header and all."""
+    script = (
+        "import app, json; from local.events import http_event, LambdaContext; "
+        "event = http_event('GET', '/v1/threads', headers={'authorization': 'Basic sk-never-in-any-log-1234'}); "
+        "print(json.dumps(app.lambda_handler(event, LambdaContext())['statusCode']))"
+    )
+    env = {
+        **{name: value for name, value in os.environ.items() if not name.startswith("AWS_")},
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TABLE_NAME": TABLE_NAME,
+        "KEYS_TABLE_NAME": KEYS_TABLE_NAME,
+        "POWERTOOLS_LOGGER_LOG_EVENT": "true",
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / "threads"), str(ROOT)]),
+    }
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "401"  # no key: answered before any DynamoDB call
+    assert "sk-never-in-any-log" not in done.stdout + done.stderr
