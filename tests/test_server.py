@@ -374,3 +374,34 @@ def test_a_failed_environment_is_replaced(tmp_path):
             first = replaced
     finally:
         pool.close()
+
+
+def test_routes_are_matched_most_specific_first_as_api_gateway_does():
+    template = {
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "Events": {
+                        name: {"Type": "HttpApi", "Properties": props}
+                        for name, props in {
+                            "Greedy": {"Method": "ANY", "Path": "/v1/{proxy+}"},
+                            "Variable": {"Method": "GET", "Path": "/v1/threads/{thread_id}"},
+                            "Literal": {"Method": "GET", "Path": "/v1/threads/special"},
+                            "Default": {},
+                        }.items()
+                    }
+                },
+            }
+        }
+    }
+    routes = stack.routes(template)
+
+    def matched(method: str, path: str) -> tuple[str, dict]:
+        route, params = stack.match_route(routes, method, path)
+        return route.key, params
+
+    assert matched("GET", "/v1/threads/special") == ("GET /v1/threads/special", {})
+    assert matched("GET", "/v1/threads/thread_a") == ("GET /v1/threads/{thread_id}", {"thread_id": "thread_a"})
+    assert matched("POST", "/v1/threads/thread_a") == ("ANY /v1/{proxy+}", {"proxy": "threads/thread_a"})
+    assert matched("GET", "/other") == ("$default", {})
