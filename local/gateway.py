@@ -17,12 +17,14 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Any
 
 import httpx2
 import openai
 
 from local.events import LambdaContext, http_event
+from local.stack import Route, match_route, routes
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -69,6 +71,30 @@ def event_from_http(
     return event
 
 
+def routed_event(
+    method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes | None, routes: list[Route] | None = None
+) -> tuple[Route, dict[str, Any]] | None:
+    """The route of template.yaml (or of `routes`) that takes the request, and the event API Gateway sends it;
+    None if no route does (API Gateway's own 404)."""
+    matched = match_route(routes if routes is not None else template_routes(), method, target.partition("?")[0])
+    if matched is None:
+        return None
+    route, path_parameters = matched
+    return route, event_from_http(method, target, headers, body, route.key, path_parameters)
+
+
+@cache
+def template_routes() -> list[Route]:
+    return routes()
+
+
+def routed_event_or_default(method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes | None) -> dict:
+    """The event for the in-process transports, whose template always has a $default route."""
+    routed = routed_event(method, target, headers, body)
+    assert routed is not None, "template.yaml has no $default route"
+    return routed[1]
+
+
 def http_from_proxy_response(response: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     """Status, headers and body bytes of the HTTP response API Gateway makes of a function's result."""
     if not (isinstance(response, dict) and "statusCode" in response):
@@ -97,7 +123,7 @@ class LambdaTransport(httpx2.BaseTransport):
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         body = request.read()
         target = request.url.raw_path.decode("ascii")  # path and query, still percent-encoded
-        event = event_from_http(request.method, target, request.headers.multi_items(), body)
+        event = routed_event_or_default(request.method, target, request.headers.multi_items(), body)
         status, headers, content = http_from_proxy_response(self.handler(event, LambdaContext()))
         return httpx2.Response(status, headers=headers, content=content, request=request)
 

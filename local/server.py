@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from local import stack
-from local.gateway import event_from_http, http_from_proxy_response
+from local.gateway import http_from_proxy_response, routed_event
 from local.runtime import FunctionPool, InvocationFailed
 from local.storage import EMBEDDED_AWS, dynamodb_client, embedded_dynamodb_server, prepare_tables
 from threads_api.errors import ApiError, body_too_large, internal_error
@@ -80,12 +80,11 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
             self._respond(refused.status, [("content-type", "application/json")], refused.body, request_id, True)
             return
         target = self.path if self.path.startswith("/") else _origin_form(self.path)
-        matched = stack.match_route(self.server.routes, self.command, target.partition("?")[0])
-        if matched is None:  # a template without a $default route: API Gateway's own answer
+        routed = routed_event(self.command, target, self.headers.items(), body, self.server.routes)
+        if routed is None:  # a template without a $default route: API Gateway's own answer
             self._respond(404, [("content-type", "application/json")], b'{"message":"Not Found"}', request_id)
             return
-        route, path_parameters = matched
-        event = event_from_http(self.command, target, self.headers.items(), body, route.key, path_parameters)
+        route, event = routed
         event["requestContext"]["requestId"] = request_id
         event["requestContext"]["http"]["sourceIp"] = self.client_address[0]
         try:

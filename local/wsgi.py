@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from local.events import LambdaContext
-from local.gateway import Handler, _lambda_handler, event_from_http, http_from_proxy_response
+from local.gateway import Handler, _lambda_handler, http_from_proxy_response, routed_event_or_default
 
 # Environ keys that carry request headers without the HTTP_ prefix.
 _UNPREFIXED = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
@@ -81,7 +81,7 @@ def wsgi_application(handler: Handler = _lambda_handler) -> Callable[..., Iterab
     """A WSGI application whose requests all go to `handler` (the Lambda entry point by default)."""
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        event = event_from_http(
+        event = routed_event_or_default(
             environ["REQUEST_METHOD"], request_target(environ), request_headers(environ), request_body(environ)
         )
         status, headers, content = http_from_proxy_response(handler(event, LambdaContext()))
