@@ -351,6 +351,12 @@ def count_calls() -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def measure_worst_bodies() -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FUNCTION), str(ROOT)])}
+    done = _run([sys.executable, "-m", "bench.worst"], cwd=ROOT, env=env)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def measure_artifact(work: pathlib.Path, build: bool) -> dict:
     built = work / "sam-build"
     if build:
@@ -579,6 +585,26 @@ def report(results: dict) -> str:
             f"| {operation} | {c['status']}{mark} | {c['cached']} | {c['uncached']} | "
             f"{', '.join(c['cached_operations']) or '–'} |"
         )
+    worst = dict(results["worst_bodies"])
+    one = worst.pop("one unknown key, create")
+    lines += [
+        "",
+        "## The worst invalid bodies",
+        "",
+        "Invalid bodies through the entry point (key cached), median of 5: the worst the 1 MiB limit allows for",
+        "choosing the contract's one error (every key unknown, or every metadata value of the wrong type) beside a",
+        "16 KiB body of the same kind. The work is linear in the body: what the time ratio has above the size ratio",
+        "is Python's garbage collector, which walks the young objects more often as more of them are made.",
+        f"One unknown key alone ({one['bytes']} bytes): {one['ms']} ms.",
+        "",
+        "| body | 16 KiB body | worst body | size ratio | time ratio |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {name} | {w['small_ms']} ms ({w['small_bytes']:,} B) | {w['worst_ms']} ms ({w['worst_bytes']:,} B) | "
+            f"{w['size_ratio']}x | {w['time_ratio']}x |"
+            for name, w in worst.items()
+        ],
+    ]
     artifact = results["artifact"]
     lines += ["", "## Size", ""]
     if artifact.get("artifact_bytes") is None:
@@ -680,6 +706,8 @@ def main(argv: list[str] | None = None) -> int:
         warm = measure_warm(layout, pathlib.Path(scratch), warm_calls, warm_rounds)
     log("DynamoDB calls per operation (embedded moto)")
     calls = count_calls()
+    log("the worst invalid bodies")
+    worst_bodies = measure_worst_bodies()
     log("the artifact" + (" (an earlier build, if any)" if args.quick else ": sam build"))
     artifact = measure_artifact(args.work, build=not args.quick)
     summary = cold["summary"]
@@ -691,6 +719,7 @@ def main(argv: list[str] | None = None) -> int:
         "warm_modify_us_p50": warm["ours"]["operations"]["modify"]["p50_us"],
         "warm_modify_floor_us_p50": warm["floor"]["operations"]["modify"]["p50_us"],
         "dynamodb_calls": calls,
+        "worst_bodies": worst_bodies,
         "artifact_bytes": artifact["artifact_bytes"],
         "peak_memory_mb": summary["ours"]["peak_rss_mb"]["median"],
         "peak_memory_floor_mb": summary["floor"]["peak_rss_mb"]["median"],

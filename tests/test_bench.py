@@ -45,3 +45,9 @@ def test_quick_bench_writes_results_report_and_chart(tmp_path):
     assert results["import_profile"]["shipped"]["packages_ms"]
     assert "## Cold start" in (tmp_path / "REPORT.md").read_text()
     assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+    worst = results["worst_bodies"]
+    for name in ("unknown keys, create", "wrong-type metadata values, modify"):
+        assert worst[name]["worst_bytes"] > 1_000_000 and worst[name]["small_bytes"] <= 16 * 1024
+        assert worst[name]["worst_ms"] > worst[name]["small_ms"] > 0
+    assert "## The worst invalid bodies" in (tmp_path / "REPORT.md").read_text()
