@@ -31,6 +31,7 @@ from local.runtime import FunctionPool, InvocationFailed
 from local.storage import EMBEDDED_AWS, dynamodb_client, embedded_dynamodb_server, prepare_tables
 from threads_api.errors import ApiError, body_too_large, internal_error
 from threads_api.keys import KeyTable
+from threads_api.resources import RETURNS_ITEM_VARIABLE
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
@@ -283,7 +284,12 @@ def main() -> int:
     with ExitStack() as cleanup:
         endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
         if endpoint:
-            aws = {"AWS_ENDPOINT_URL_DYNAMODB": endpoint}
+            # Not every DynamoDB-compatible server sends the stored item back with a failed condition: unless told
+            # otherwise, the function reads it (one more call on such a failure, the same answers).
+            aws = {
+                "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+                RETURNS_ITEM_VARIABLE: os.environ.get(RETURNS_ITEM_VARIABLE, "false"),
+            }
             storage = f"DynamoDB at {endpoint} (AWS_ENDPOINT_URL_DYNAMODB)"
         else:
             endpoint = cleanup.enter_context(embedded_dynamodb_server(HOST))

@@ -128,13 +128,14 @@ def test_only_one_of_two_writers_holding_the_same_etag_wins(invoke):
 def test_delete_with_a_stale_etag_is_412_and_keeps_the_thread(invoke, dynamodb, calls):
     result = invoke("DELETE", f"/v1/threads/{BASIC.id}", headers={"if-match": '"3"'})
     assert result.status == 412 and result.json == {"error": PRECONDITION_FAILED}
-    assert stored(dynamodb, BASIC.id) is not None
-    assert calls == ["DeleteItem"]
+    assert stored(dynamodb, BASIC.id)["metadata"] == {"M": {k: {"S": v} for k, v in BASIC.metadata.items()}}
+    assert "deleted_at" not in stored(dynamodb, BASIC.id)
+    assert calls == ["UpdateItem"]  # the tombstone write, refused by its condition
 
 
 def test_delete_with_the_current_etag_deletes(invoke, dynamodb):
     assert invoke("DELETE", f"/v1/threads/{BASIC.id}", headers={"if-match": '"1"'}).status == 200
-    assert stored(dynamodb, BASIC.id) is None
+    assert "deleted_at" in stored(dynamodb, BASIC.id) and "metadata" not in stored(dynamodb, BASIC.id)  # a tombstone
     assert invoke("DELETE", f"/v1/threads/{BASIC.id}", headers={"if-match": '"1"'}).status == 404
 
 

@@ -3,6 +3,8 @@ dynalite (a separate server, stricter in places where moto is lenient)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -12,10 +14,17 @@ from local.fixtures import BASIC, DEFAULT_PROJECT, EMPTY, FIXTURE_THREADS, FULL,
 from tests.reference import reference_merge
 from threads_api.models import TOOL_ID_LISTS, ModifyThreadRequest
 from threads_api.patch import ThreadPatch
-from threads_api.store import MetadataLimitExceeded, StorageUnavailable, ThreadNotFound, ThreadStore
+from threads_api.store import (
+    TOMBSTONE_SECONDS,
+    MetadataLimitExceeded,
+    StorageUnavailable,
+    ThreadNotFound,
+    ThreadStore,
+)
 from threads_api.thread import is_issued_thread_id
 
 OTHER_PROJECT = "proj_other"
+TOKEN_SLOTS = {f"wt{i}" for i in range(16)}
 
 
 @pytest.fixture(params=["moto", "dynalite"])
@@ -67,8 +76,20 @@ def calls(request, dynamodb):
 
 
 @pytest.fixture
-def store(dynamodb):
-    return ThreadStore(dynamodb, TABLE_NAME)
+def new_store(request, dynamodb):
+    """new_store(client=dynamodb, **options): a ThreadStore told whether its storage sends the stored item back
+    with a failed condition (moto does, as DynamoDB; dynalite never does)."""
+    sends_old_item = request.node.callspec.params["dynamodb"] == "moto"
+
+    def make(client=dynamodb, **options) -> ThreadStore:
+        return ThreadStore(client, TABLE_NAME, returns_item_on_failure=sends_old_item, **options)
+
+    return make
+
+
+@pytest.fixture
+def store(new_store):
+    return new_store()
 
 
 def raw_item(client, thread_id):
@@ -188,16 +209,27 @@ def test_version_moves_by_one_per_update(store):
     assert store.get(DEFAULT_PROJECT, thread.id).version == 6
 
 
-def test_delete(store, dynamodb):
+TOMBSTONE_KEYS = {"thread_id", "project", "created_at", "version", "deleted_at", "expires_at", *TOKEN_SLOTS}
+
+
+def test_delete_leaves_a_tombstone_without_the_threads_content(store, dynamodb):
+    before = time.time()
     store.delete(DEFAULT_PROJECT, BASIC.id)
-    assert raw_item(dynamodb, BASIC.id) is None
+    tombstone = raw_item(dynamodb, BASIC.id)
+    assert set(tombstone) == TOMBSTONE_KEYS  # no metadata, no tool resources
+    assert tombstone["version"] == {"N": "2"}
+    assert before - 1 <= int(tombstone["deleted_at"]["N"]) <= time.time()
+    assert int(tombstone["expires_at"]["N"]) - int(tombstone["deleted_at"]["N"]) == TOMBSTONE_SECONDS
     with pytest.raises(ThreadNotFound):
         store.get(DEFAULT_PROJECT, BASIC.id)
-    with pytest.raises(ThreadNotFound):
-        store.update(DEFAULT_PROJECT, BASIC.id, patch_of({"metadata": {"a": "b"}}))
-    assert raw_item(dynamodb, BASIC.id) is None  # the update did not bring it back
+    for body in PATCHES:
+        with pytest.raises(ThreadNotFound):
+            store.update(DEFAULT_PROJECT, BASIC.id, patch_of(body))
     with pytest.raises(ThreadNotFound):
         store.delete(DEFAULT_PROJECT, BASIC.id)  # a second delete
+    with pytest.raises(ThreadNotFound):
+        store.delete(DEFAULT_PROJECT, BASIC.id, frozenset({2}))
+    assert raw_item(dynamodb, BASIC.id) == tombstone  # nothing brought it back
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -416,16 +448,16 @@ def test_a_big_patch_with_tools_and_metadata(store):
     assert (updated.metadata, updated.tool_resources) == reference_merge(BASIC.metadata, BASIC.tool_resources, body)
 
 
-def test_concurrent_updates_of_different_keys_both_land(dynamodb):
-    first, second = ThreadStore(dynamodb, TABLE_NAME), ThreadStore(dynamodb, TABLE_NAME)
+def test_concurrent_updates_of_different_keys_both_land(new_store):
+    first, second = new_store(), new_store()
     first.update(DEFAULT_PROJECT, EMPTY.id, patch_of({"metadata": {"a": "1"}}))
     second.update(DEFAULT_PROJECT, EMPTY.id, patch_of({"metadata": {"b": "2"}}))
     thread = first.get(DEFAULT_PROJECT, EMPTY.id)
     assert thread.metadata == {"a": "1", "b": "2"} and thread.version == EMPTY.version + 2
 
 
-def test_a_smaller_limit_is_honoured(dynamodb):
-    store = ThreadStore(dynamodb, TABLE_NAME, max_metadata_pairs=2)
+def test_a_smaller_limit_is_honoured(new_store):
+    store = new_store(max_metadata_pairs=2)
     with pytest.raises(MetadataLimitExceeded) as raised:
         store.update(DEFAULT_PROJECT, BASIC.id, patch_of({"metadata": {"c": "3"}}))
     assert raised.value.count == 3
@@ -490,8 +522,8 @@ start_tools = st.fixed_dictionaries(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(start_metadata, start_tools, st.lists(bodies, min_size=1, max_size=8))
-def test_store_follows_the_reference_merge(dynamodb, calls, metadata, tools, patches):
-    store = ThreadStore(dynamodb, TABLE_NAME)
+def test_store_follows_the_reference_merge(new_store, calls, metadata, tools, patches):
+    store = new_store()
     made = calls
     thread = store.create(DEFAULT_PROJECT, metadata, tools)
     expected_md, expected_tr, version = metadata, tools, 1
@@ -557,7 +589,7 @@ def _bump(dynamodb, key: str):
 
 
 @pytest.fixture
-def own_store(dynamodb):
+def own_store(dynamodb, new_store):
     """A store on a client of its own, so hooks on it do not see the test's direct writes."""
     import boto3
 
@@ -570,7 +602,7 @@ def own_store(dynamodb):
         aws_access_key_id=LOCAL_AWS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=LOCAL_AWS["AWS_SECRET_ACCESS_KEY"],
     )
-    return ThreadStore(client, TABLE_NAME)
+    return new_store(client)
 
 
 def test_a_change_between_read_and_write_is_merged_again_not_lost(own_store, dynamodb):

@@ -22,7 +22,7 @@ LOG_GROUP, ROLE, ALARM = "AWS::Logs::LogGroup", "AWS::IAM::Role", "AWS::CloudWat
 # What each function calls, on which table. A new function or a new call is added here on purpose.
 DYNAMODB_CALLS = {
     "ThreadsFunction": {
-        "ThreadsTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+        "ThreadsTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
         "KeysTable": {"dynamodb:GetItem"},
         "IdempotencyTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
     },
@@ -381,3 +381,12 @@ def test_create_threads_table_matches_template_and_is_reused(dynamodb):
     create_threads_table(dynamodb, "threads-test")
     assert dynamodb.list_tables()["TableNames"] == ["threads-test"]
     assert "Item" in dynamodb.get_item(TableName="threads-test", Key={"thread_id": {"S": "thread_kept"}})
+
+
+def test_tombstones_expire_through_the_threads_tables_ttl(resources):
+    """A delete leaves a tombstone with `expires_at` (threads_api.store); the table's TTL is on that attribute."""
+    from threads_api.store import TOMBSTONE_SECONDS
+
+    ttl = resources["ThreadsTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
+    assert 60 <= TOMBSTONE_SECONDS <= 24 * 60 * 60

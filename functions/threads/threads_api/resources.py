@@ -36,9 +36,15 @@ def dynamodb_client():
     return botocore.session.get_session().create_client("dynamodb", config=DYNAMODB_CONFIG)
 
 
+# "false" where the storage never sends the stored item back with a failed condition (dynalite): the store then
+# reads it. DynamoDB sends it, and a failed condition with no item means there is none.
+RETURNS_ITEM_VARIABLE = "DYNAMODB_RETURNS_ITEM_ON_CONDITION_FAILURE"
+
+
 @cache
 def thread_store() -> ThreadStore:
-    return ThreadStore(dynamodb_client(), os.environ["TABLE_NAME"])
+    returns_item = os.environ.get(RETURNS_ITEM_VARIABLE, "true").lower() != "false"
+    return ThreadStore(dynamodb_client(), os.environ["TABLE_NAME"], returns_item_on_failure=returns_item)
 
 
 @cache

@@ -3,11 +3,21 @@
 One item per thread, keyed by `thread_id`, holding `project`, `created_at`, `version`, `metadata` and
 `tool_resources`. Every read, update and delete is conditioned on the caller's project, so a thread of
 another project is indistinguishable from a missing one. No call here scans the table.
+
+Every write is applied at most once. botocore resends a write whose answer was lost (a read timeout after
+DynamoDB applied it), so each write carries a random token, kept in the same conditional write: the item holds
+the tokens of its last `RECENT_WRITES` writes (`wt0`, the newest, made the stored version; `wt1` the one
+before...), and a write whose token is there already is refused by its condition and recognised as applied.
+A delete leaves a tombstone for that reason: the item loses its metadata and tool resources and gains
+`deleted_at` and `expires_at` (DynamoDB's TTL removes it), so that a resent delete still finds its token. Every
+read and write treats a tombstone as no thread.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
+from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -31,6 +41,13 @@ RETRYABLE_ERROR_CODES = frozenset(
 _LARGEST_PER_KEY_PATCH = 32
 _MERGE_ATTEMPTS = 5
 _CREATE_ATTEMPTS = 3
+# How many writes a resent write may have been overtaken by and still be recognised. botocore resends within the
+# client's budget (a few seconds), so this is more writes to one thread than that window sees but under contention.
+RECENT_WRITES = 16
+_SLOTS = tuple(f"wt{i}" for i in range(RECENT_WRITES))
+_NO_TOKEN = "-"
+# A tombstone outlives any resend of the delete that made it; DynamoDB's TTL then removes it (within days).
+TOMBSTONE_SECONDS = 60 * 60
 
 
 class ThreadNotFound(Exception):
@@ -56,19 +73,48 @@ Versions = frozenset[int] | None
 _MAX_VERSIONS = 100  # the most operands DynamoDB's IN takes
 
 
-_NAMES = {"#id": "thread_id", "#project": "project", "#version": "version", "#md": "metadata", "#tr": "tool_resources"}
-_OWNED = "attribute_exists(#id) AND #project = :project"
+_NAMES = {
+    "#id": "thread_id",
+    "#project": "project",
+    "#version": "version",
+    "#deleted": "deleted_at",
+    "#md": "metadata",
+    "#tr": "tool_resources",
+}
+# The thread is there, live, in the caller's project, and this write (its token) has not been applied yet.
+_OWNED = (
+    "attribute_exists(#id) AND #project = :project AND attribute_not_exists(#deleted)"
+    f" AND NOT (:token IN ({', '.join(_SLOTS)}))"
+)
+# Each write moves the tokens down one slot and puts its own in the first (all operands read the item as it was).
+_RECORD_TOKEN = ", ".join([*(f"{_SLOTS[i]} = {_SLOTS[i - 1]}" for i in range(RECENT_WRITES - 1, 0, -1)), "wt0 = :token"])
+
+
+def new_write_token() -> str:
+    return secrets.token_urlsafe(12)
 
 
 class ThreadStore:
-    def __init__(self, client: Any, table_name: str, max_metadata_pairs: int = MAX_METADATA_PAIRS):
+    """`returns_item_on_failure`: whether the storage sends the stored item back with a failed condition
+    (`ReturnValuesOnConditionCheckFailure`), as DynamoDB and moto do, and so sends none only when there is none.
+    Servers that never send it (dynalite) are answered by a consistent read after a failed condition instead."""
+
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        max_metadata_pairs: int = MAX_METADATA_PAIRS,
+        returns_item_on_failure: bool = True,
+    ):
         self._client = client
         self._table = table_name
         self._max_pairs = max_metadata_pairs
+        self._returns_item = returns_item_on_failure
 
     def create(self, project: str, metadata: dict, tool_resources: dict) -> Thread:
         # 143 bits of randomness make a collision unheard of; the condition makes one harmless (a new id).
         for _ in range(_CREATE_ATTEMPTS):
+            token = new_write_token()
             thread = Thread(
                 id=new_thread_id(),
                 project=project,
@@ -80,23 +126,23 @@ class ThreadStore:
                 self._call(
                     "put_item",
                     TableName=self._table,
-                    Item=to_item(thread),
+                    Item=to_item(thread, token),
                     ConditionExpression="attribute_not_exists(#id)",
                     ExpressionAttributeNames={"#id": "thread_id"},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-            except _ConditionFailed:
-                continue
+            except _ConditionFailed as failed:
+                stored = self._stored_item(failed, thread.id)
+                if stored is not None and _version_written(stored, token) is not None:
+                    return thread  # a resend of this very put, which DynamoDB had applied
+                continue  # the id is taken: draw another
             return thread
         raise RuntimeError(f"{_CREATE_ATTEMPTS} new thread ids in a row were taken")
 
     def get(self, project: str, thread_id: str, expected: Versions = None) -> Thread:
         if not is_issued_thread_id(thread_id):
             raise ThreadNotFound(thread_id)
-        response = self._call("get_item", TableName=self._table, Key=_key(thread_id), ConsistentRead=True)
-        item = response.get("Item")
-        if item is None or item["project"]["S"] != project:
-            raise ThreadNotFound(thread_id)
-        thread = from_item(item)
+        thread = _live_thread(self._read(thread_id), project, thread_id)
         _check_version(thread, expected)
         return thread
 
@@ -112,8 +158,12 @@ class ThreadStore:
             self.get(project, thread_id, expected)  # 404, or else 412: no version can match
         if len(patch.metadata_set) + len(patch.metadata_remove) > _LARGEST_PER_KEY_PATCH:
             return self._merge_and_write(project, thread_id, patch, expected=expected)
+        if expected is not None and len(expected) > _MAX_VERSIONS:
+            return self._merge_and_write(project, thread_id, patch, expected=expected)
+        token = new_write_token()
         expression, names, values = _update_expression(patch)
         values[":project"] = {"S": project}
+        values[":token"] = {"S": token}
         condition = _OWNED + _version_condition(expected, values)
         if patch.metadata_set:
             # Exact when every key set is new; otherwise the rare path below decides on the merged result.
@@ -132,38 +182,57 @@ class ThreadStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except _ConditionFailed as failed:
-            if failed.item is None and not patch.metadata_set and expected is None:
-                raise ThreadNotFound(thread_id) from None  # only existence was asked
-            stored = self._stored_when(failed, project, thread_id, expected)
+            stored = self._stored_item(failed, thread_id)
+            thread = _live_thread(stored, project, thread_id)
+            written = _version_written(stored, token)
+            if written is not None:
+                return replace(thread, version=written)  # a resend of this write, which DynamoDB had applied
+            _check_version(thread, expected)
             # The thread is near the limit: only the merged result can tell whether this patch fits.
-            return self._merge_and_write(project, thread_id, patch, stored, expected)
+            return self._merge_and_write(project, thread_id, patch, thread, expected, token)
         return from_item(response["Attributes"])
 
     def delete(self, project: str, thread_id: str, expected: Versions = None) -> None:
+        """Replace the thread by a tombstone, in one conditional UpdateItem."""
         if not is_issued_thread_id(thread_id):
             raise ThreadNotFound(thread_id)
         if expected is not None and not expected:
             self.get(project, thread_id, expected)  # 404, or else 412: no version can match
-        values = {":project": {"S": project}}
-        names = {"#id": "thread_id", "#project": "project"}
-        condition = _OWNED + _version_condition(expected, values)
-        if expected:
-            names["#version"] = "version"
-        try:
-            self._call(
-                "delete_item",
-                TableName=self._table,
-                Key=_key(thread_id),
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except _ConditionFailed as failed:
-            if expected is None:
-                raise ThreadNotFound(thread_id) from None  # only existence was asked
-            self._stored_when(failed, project, thread_id, expected)  # 404, or 412
-            raise PreconditionFailed() from None  # it is there, in the project: the version failed the condition
+        for _ in range(_MERGE_ATTEMPTS):
+            token = new_write_token()
+            pinned = expected
+            if expected is not None and len(expected) > _MAX_VERSIONS:
+                pinned = frozenset({self.get(project, thread_id, expected).version})  # 404, 412, or the one to pin
+            now = int(time.time())
+            values = {
+                ":project": {"S": project},
+                ":token": {"S": token},
+                ":one": {"N": "1"},
+                ":now": {"N": str(now)},
+                ":expires": {"N": str(now + TOMBSTONE_SECONDS)},
+            }
+            condition = _OWNED + _version_condition(pinned, values)
+            try:
+                self._call(
+                    "update_item",
+                    TableName=self._table,
+                    Key=_key(thread_id),
+                    UpdateExpression="SET #deleted = :now, expires_at = :expires, #version = #version + :one, "
+                    + _RECORD_TOKEN
+                    + " REMOVE #md, #tr",
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=_NAMES,
+                    ExpressionAttributeValues=values,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except _ConditionFailed as failed:
+                stored = self._stored_item(failed, thread_id)
+                if stored is not None and stored["project"]["S"] == project and _version_written(stored, token):
+                    return  # a resend of this delete, which DynamoDB had applied
+                _check_version(_live_thread(stored, project, thread_id), expected)
+                continue  # at a version If-Match names, but not the one pinned: it changed meanwhile
+            return
+        raise StorageUnavailable("the thread kept changing while a delete was pinned to a version")
 
     def _merge_and_write(
         self,
@@ -172,11 +241,13 @@ class ThreadStore:
         patch: ThreadPatch,
         stored: Thread | None = None,
         expected: Versions = None,
+        token: str | None = None,
     ) -> Thread:
         """Merge here and write the whole result, on condition the thread is still at the version merged.
 
         `stored`, when given, is the thread as read, already checked against `expected`.
         """
+        token = token or new_write_token()
         for _ in range(_MERGE_ATTEMPTS):
             stored = stored or self.get(project, thread_id, expected)
             metadata, tool_resources = patch.apply(stored.metadata, stored.tool_resources)
@@ -187,7 +258,7 @@ class ThreadStore:
                     "update_item",
                     TableName=self._table,
                     Key=_key(thread_id),
-                    UpdateExpression="SET #md = :md, #tr = :tr, #version = #version + :one",
+                    UpdateExpression="SET #md = :md, #tr = :tr, #version = #version + :one, " + _RECORD_TOKEN,
                     ConditionExpression=_OWNED + " AND #version = :seen",
                     ExpressionAttributeNames=_NAMES,
                     ExpressionAttributeValues={
@@ -195,31 +266,35 @@ class ThreadStore:
                         ":tr": _tool_resources_value(tool_resources),
                         ":one": {"N": "1"},
                         ":project": {"S": project},
+                        ":token": {"S": token},
                         ":seen": {"N": str(stored.version)},
                     },
                     ReturnValues="ALL_NEW",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except _ConditionFailed as failed:
-                stored = self._stored_when(failed, project, thread_id, expected)  # changed meanwhile: merge again
-                continue
+                item = self._stored_item(failed, thread_id)
+                stored = _live_thread(item, project, thread_id)
+                written = _version_written(item, token)
+                if written is not None:
+                    return replace(stored, version=written)  # a resend of this write, which DynamoDB had applied
+                _check_version(stored, expected)
+                continue  # changed meanwhile: merge again
             return from_item(response["Attributes"])
         raise StorageUnavailable("the thread kept changing while a large patch was merged")
 
-    def _stored_when(self, failed: _ConditionFailed, project: str, thread_id: str, expected: Versions) -> Thread:
-        """The thread a conditional write failed on: ThreadNotFound if it is missing or another project's,
-        PreconditionFailed if it is not at a version `expected` allows.
+    def _read(self, thread_id: str) -> dict | None:
+        return self._call("get_item", TableName=self._table, Key=_key(thread_id), ConsistentRead=True).get("Item")
 
-        DynamoDB sends the stored item back (ALL_OLD), and none when there is none; servers that never send it
-        (dynalite, older DynamoDB Local) are answered by a read.
+    def _stored_item(self, failed: _ConditionFailed, thread_id: str) -> dict | None:
+        """The item a conditional write failed on, None if there is none.
+
+        DynamoDB sends it back (ALL_OLD), and sends none only when there is none: that is the answer, with no
+        second call. A storage server that never sends it is asked with a consistent read.
         """
-        if failed.item is None:
-            return self.get(project, thread_id, expected)
-        if failed.item["project"]["S"] != project:
-            raise ThreadNotFound(thread_id)
-        stored = from_item(failed.item)
-        _check_version(stored, expected)
-        return stored
+        if failed.item is not None or self._returns_item:
+            return failed.item
+        return self._read(thread_id)
 
     def _call(self, operation: str, **kwargs: Any) -> dict:
         try:
@@ -252,6 +327,24 @@ def unavailable_reason(error: BaseException | None) -> str | None:
     return None
 
 
+def _live_thread(item: dict | None, project: str, thread_id: str) -> Thread:
+    """The thread an item holds: ThreadNotFound if there is none, it is another project's, or a tombstone."""
+    if item is None or item["project"]["S"] != project or "deleted_at" in item:
+        raise ThreadNotFound(thread_id)
+    return from_item(item)
+
+
+def _version_written(item: dict | None, token: str) -> int | None:
+    """The version the write with `token` made, if it is one of the item's recent writes; None otherwise."""
+    if item is None:
+        return None
+    version = int(item["version"]["N"])
+    for age, slot in enumerate(_SLOTS):
+        if item.get(slot, {}).get("S") == token:
+            return version - age
+    return None
+
+
 def _check_version(thread: Thread, expected: Versions) -> None:
     if expected is not None and thread.version not in expected:
         raise PreconditionFailed()
@@ -261,7 +354,9 @@ def _version_condition(expected: Versions, values: dict) -> str:
     """The If-Match part of a condition expression (its values added to `values`)."""
     if not expected:
         return ""
-    versions = sorted(expected)[:_MAX_VERSIONS]
+    if len(expected) > _MAX_VERSIONS:
+        raise ValueError(f"an IN takes at most {_MAX_VERSIONS} versions; pin the write to one read instead")
+    versions = sorted(expected)
     for i, version in enumerate(versions):
         values[f":v{i}"] = {"N": str(version)}
     return " AND #version IN (" + ", ".join(f":v{i}" for i in range(len(versions))) + ")"
@@ -277,8 +372,8 @@ def _key(thread_id: str) -> dict:
     return {"thread_id": {"S": thread_id}}
 
 
-def to_item(thread: Thread) -> dict:
-    """The DynamoDB item a thread is stored as."""
+def to_item(thread: Thread, token: str = _NO_TOKEN) -> dict:
+    """The DynamoDB item a thread is stored as, `token` the write that made it."""
     return {
         "thread_id": {"S": thread.id},
         "project": {"S": thread.project},
@@ -286,6 +381,8 @@ def to_item(thread: Thread) -> dict:
         "version": {"N": str(thread.version)},
         "metadata": _metadata_value(thread.metadata),
         "tool_resources": _tool_resources_value(thread.tool_resources),
+        "wt0": {"S": token},
+        **{slot: {"S": _NO_TOKEN} for slot in _SLOTS[1:]},
     }
 
 
@@ -320,14 +417,15 @@ def _tool_resources_value(tool_resources: dict[str, dict[str, list[str]]]) -> di
 
 
 def _update_expression(patch: ThreadPatch) -> tuple[str, dict, dict]:
-    """SET and REMOVE clauses for a patch; every key is a placeholder, so any key text is safe."""
-    names = {"#id": "thread_id", "#project": "project", "#version": "version"}
+    """SET and REMOVE clauses for a patch, the write's token recorded; every key is a placeholder, so any key text
+    is safe."""
+    names = {"#id": "thread_id", "#project": "project", "#version": "version", "#deleted": "deleted_at"}
     if patch.metadata_set or patch.metadata_remove or patch.metadata_clear:
         names["#md"] = "metadata"
     if patch.tools_set or patch.tools_remove or patch.tools_clear:
         names["#tr"] = "tool_resources"
     values: dict[str, dict] = {":one": {"N": "1"}}
-    sets = ["#version = #version + :one"]
+    sets = ["#version = #version + :one", _RECORD_TOKEN]
     removes: list[str] = []
     if patch.metadata_clear:
         sets.append("#md = :md_empty")
