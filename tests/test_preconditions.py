@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -12,6 +13,7 @@ import pytest
 
 from local.embedded import IDEMPOTENCY_TABLE_NAME, TABLE_NAME
 from local.fixtures import BASIC, FULL, OTHER_API_KEY, UNKNOWN_ID
+from threads_api import errors
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -230,6 +232,37 @@ def test_records_last_24_hours(invoke, dynamodb):
     for item in items:
         assert abs(int(item["expiration"]["N"]) - (time.time() + 24 * 3600)) < 60
         assert "key-5" not in json.dumps(item)  # the key is stored hashed
+
+
+def test_a_replay_after_a_delete_is_not_found_not_the_deleted_thread(invoke, dynamodb):
+    first = create(invoke, {"metadata": {"a": "1"}}, "key-6")
+    thread_id = first.json["id"]
+    assert invoke("DELETE", f"/v1/threads/{thread_id}").status == 200
+    replay = create(invoke, {"metadata": {"a": "1"}}, "key-6")
+    assert replay.status == 404 and replay.json == {"error": errors.thread_not_found(thread_id).envelope()["error"]}
+    assert "etag" not in replay.headers
+    assert invoke("GET", f"/v1/threads/{thread_id}").status == 404  # what retrieve says, the replay says
+    assert create(invoke, {"metadata": {"a": "1"}}, "key-6").status == 404  # and keeps saying: no new thread
+
+
+def test_a_replay_answers_the_thread_as_it_is_now(invoke, dynamodb):
+    first = create(invoke, {"metadata": {"a": "1"}}, "key-7")
+    modified = invoke("POST", f"/v1/threads/{first.json['id']}", {"metadata": {"b": "2"}})
+    replay = create(invoke, {"metadata": {"a": "1"}}, "key-7")
+    assert replay.status == 200 and replay.json == modified.json and replay.headers["etag"] == '"2"'
+
+
+def test_records_keep_the_thread_id_only_and_hash_with_sha256(invoke, dynamodb):
+    made = create(invoke, {"metadata": {"secret-ish": "value"}}, "key-8").json
+    (record,) = [
+        item
+        for item in dynamodb.scan(TableName=IDEMPOTENCY_TABLE_NAME)["Items"]
+        if made["id"] in item.get("data", {}).get("S", "")
+    ]
+    assert json.loads(record["data"]["S"]) == {"thread_id": made["id"]}  # no metadata kept for 24 hours
+    digest = record["id"]["S"].rpartition("#")[2]
+    assert re.fullmatch("[0-9a-f]{64}", digest)  # SHA-256, not MD5's 32
+    assert re.fullmatch("[0-9a-f]{64}", record["validation"]["S"])
 
 
 def test_concurrent_creates_with_one_key_make_one_thread(http_server, http_table):

@@ -1,9 +1,11 @@
 """Idempotent create (`Idempotency-Key`): Powertools' idempotency utility, with its records in DynamoDB.
 
 A record is keyed by the caller's project and the key, so keys of different projects never meet, and remembers
-the request body and the thread made for 24 hours. The same key and a JSON-equal body answer that thread again;
-another body is refused; while the first request is still running, a second one is told to retry (never a
-second thread). A request that fails leaves no record, so its retry runs afresh.
+the request body and the id of the thread made for 24 hours. The same key and a JSON-equal body answer that
+thread again, read as it is now (a thread deleted since is not found: a replay never hands back a thread that
+retrieve says does not exist); another body is refused; while the first request is still running, a second one
+is told to retry (never a second thread). A request that fails leaves no record, so its retry runs afresh.
+Payloads are hashed with SHA-256.
 
 Powertools' idempotency package imports boto3, so it is imported on the first create that carries the header,
 not at init: requests without one do not pay for it.
@@ -17,7 +19,7 @@ from functools import cache
 from typing import Any
 
 from .resources import dynamodb_client
-from .store import StorageUnavailable, from_item, to_item, unavailable_reason
+from .store import StorageUnavailable, unavailable_reason
 from .thread import Thread
 
 RECORD_SECONDS = 24 * 60 * 60
@@ -40,6 +42,7 @@ def persistence_layer() -> tuple[Any, Any]:
         event_key_jmespath="[project, key]",
         payload_validation_jmespath="body",
         expires_after_seconds=RECORD_SECONDS,
+        hash_function="sha256",
     )
     persistence = DynamoDBPersistenceLayer(
         table_name=os.environ["IDEMPOTENCY_TABLE_NAME"], boto3_client=dynamodb_client()
@@ -47,8 +50,16 @@ def persistence_layer() -> tuple[Any, Any]:
     return config, persistence
 
 
-def create_once(project: str, key: str, body: Any, create: Callable[[], Thread], lambda_context: Any) -> Thread:
-    """The thread `create` makes, or the one it made for the same project, key and body within 24 hours."""
+def create_once(
+    project: str,
+    key: str,
+    body: Any,
+    create: Callable[[], Thread],
+    read: Callable[[str], Thread],
+    lambda_context: Any,
+) -> Thread:
+    """The thread `create` makes, or the one it made for the same project, key and body within 24 hours, as
+    `read` finds it now (`read` raises for a thread deleted since)."""
     from aws_lambda_powertools.utilities.idempotency import idempotent_function
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
@@ -60,12 +71,15 @@ def create_once(project: str, key: str, body: Any, create: Callable[[], Thread],
     # With the invocation's deadline, a record left "in progress" by a request that timed out expires with it.
     config.register_lambda_context(lambda_context)
 
+    made: list[Thread] = []
+
     @idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)
     def create_item(request: dict) -> dict:
-        return to_item(create())
+        made.append(create())
+        return {"thread_id": made[0].id}  # the id only: a replay reads the thread, so a deleted one stays deleted
 
     try:
-        item = create_item(request={"project": project, "key": key, "body": body})
+        record = create_item(request={"project": project, "key": key, "body": body})
     except IdempotencyValidationError:
         raise IdempotencyKeyReused() from None
     except IdempotencyAlreadyInProgressError:
@@ -77,4 +91,4 @@ def create_once(project: str, key: str, body: Any, create: Callable[[], Thread],
         if reason is None:
             raise
         raise StorageUnavailable(f"idempotency record: {reason}") from error
-    return from_item(item)
+    return made[0] if made else read(record["thread_id"])

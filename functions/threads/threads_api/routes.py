@@ -117,6 +117,7 @@ def create_thread(
         idempotency_key,
         router.current_event.json_body,
         lambda: store.create(project, metadata, tool_resources),
+        lambda thread_id: store.get(project, thread_id),
         router.lambda_context,
     )
     return _thread_response(created)
