@@ -124,6 +124,85 @@ def test_only_one_of_two_writers_holding_the_same_etag_wins(invoke):
     assert invoke("GET", f"/v1/threads/{BASIC.id}").json["metadata"]["w"] == "1"
 
 
+# Tags that no version can be, and long lists of them.
+
+ODD_TAGS = [
+    '"' + "9" * 5000 + '"',  # int() refuses that many digits
+    '"' + "1" * 40 + '"',  # more than a DynamoDB number holds
+    '"' + "1" * 20 + '"',  # one digit more than a version has
+    '"01"',
+    '"0"',
+    '"-1"',
+    '"+1"',
+    '"1.0"',
+    '" 1"',
+    '"１"',  # a full-width digit: a digit to Python, not ASCII
+    '"1"x',
+]
+
+
+@pytest.mark.parametrize("if_match", ODD_TAGS)
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+def test_a_tag_no_version_can_be_matches_nothing(invoke, dynamodb, calls, method, if_match):
+    before = stored(dynamodb, BASIC.id)
+    result = invoke(
+        method,
+        f"/v1/threads/{BASIC.id}",
+        {"metadata": {"a": "b"}} if method == "POST" else None,
+        headers={"if-match": if_match},
+    )
+    assert result.status == 412 and result.json == {"error": PRECONDITION_FAILED}
+    assert calls == ["GetItem"]  # 404 or 412: nothing can match, so nothing is written
+    assert stored(dynamodb, BASIC.id) == before
+
+
+def test_nineteen_digits_is_a_version_tag(invoke, dynamodb, calls):
+    result = invoke(
+        "POST", f"/v1/threads/{BASIC.id}", {"metadata": {"a": "b"}}, headers={"if-match": '"' + "9" * 19 + '"'}
+    )
+    assert result.status == 412
+    assert calls == ["UpdateItem"]  # a version it could be: asked in the conditional write
+
+
+def thread_at_version(dynamodb, version: int) -> None:
+    from dataclasses import replace
+
+    from local.fixtures import EMPTY
+    from threads_api.store import to_item
+
+    dynamodb.put_item(TableName=TABLE_NAME, Item=to_item(replace(EMPTY, version=version)))
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+@pytest.mark.parametrize("named", [100, 101, 400])
+def test_many_versions_named_the_current_one_among_them(invoke, dynamodb, calls, method, named):
+    """DynamoDB's IN takes 100 operands: up to 100 names go in the write's condition; more cost a read, and the
+    write is pinned to the version read, so no named version is dropped."""
+    from local.fixtures import EMPTY
+
+    thread_at_version(dynamodb, named)  # the largest of the names: the one a cut to 100 would drop
+    if_match = ", ".join(f'"{version}"' for version in range(1, named + 1))
+    body = {"metadata": {"a": "b"}} if method == "POST" else None
+    result = invoke(method, f"/v1/threads/{EMPTY.id}", body, headers={"if-match": if_match})
+    assert result.status == 200, result
+    assert calls == (["UpdateItem"] if named <= 100 else ["GetItem", "UpdateItem"])
+    if method == "POST":
+        assert result.headers["etag"] == f'"{named + 1}"'
+    else:
+        assert invoke("GET", f"/v1/threads/{EMPTY.id}").status == 404
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+def test_many_versions_named_none_of_them_current(invoke, dynamodb, calls, method):
+    from local.fixtures import EMPTY
+
+    thread_at_version(dynamodb, 500)
+    if_match = ", ".join(f'"{version}"' for version in range(1, 150))
+    body = {"metadata": {"a": "b"}} if method == "POST" else None
+    result = invoke(method, f"/v1/threads/{EMPTY.id}", body, headers={"if-match": if_match})
+    assert result.status == 412 and calls == ["GetItem"]
+
+
 # If-Match on delete.
 
 

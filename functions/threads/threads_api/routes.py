@@ -5,6 +5,7 @@ project are plain calls rather than `Depends`: Powertools resolves string annota
 every request, which cost more than the rest of a warm request's own work (measured by make bench).
 """
 
+import re
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -45,16 +46,20 @@ OpenAIBeta = Annotated[
 ThreadId = Annotated[str, Path(pattern="^thread", description="The ID of the thread.")]
 
 
+# A version's ETag: 1 to 19 ASCII digits, no leading zero (versions count up from 1).
+_VERSION_TAG = re.compile(r'"([1-9][0-9]{0,18})"', re.ASCII)
+
+
 def expected_versions(if_match: str | None) -> Versions:
     """The versions an If-Match header allows: None for any (absent, or `*`). Strong ETags only, as RFC 9110
-    compares them for If-Match: a weak or malformed one matches nothing."""
+    compares them for If-Match: a weak or malformed one, or one no version can be, matches nothing."""
     if if_match is None or if_match.strip() == "*":
         return None
     versions = set()
     for tag in if_match.split(","):
-        tag = tag.strip()
-        if len(tag) >= 3 and tag[0] == tag[-1] == '"' and tag[1:-1].isascii() and tag[1:-1].isdigit():
-            versions.add(int(tag[1:-1]))
+        matched = _VERSION_TAG.fullmatch(tag.strip())
+        if matched:
+            versions.add(int(matched[1]))
     return frozenset(versions)
 
 
