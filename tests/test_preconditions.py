@@ -367,3 +367,30 @@ def test_concurrent_creates_with_one_key_make_one_thread(http_server, http_table
     burst = {"burst": {"S": marker["burst"]}}
     made = [item for item in http_table.scan(TableName=TABLE_NAME)["Items"] if item["metadata"]["M"] == burst]
     assert [item["thread_id"]["S"] for item in made] == results[:1]
+
+
+# No oracle: another project's thread and a missing one are told apart neither by the answer nor by the work.
+
+WRITES = {
+    "modify with metadata": ("POST", {"metadata": {"a": "b"}}, {}),
+    "modify of tool_resources": ("POST", {"tool_resources": None}, {}),
+    "modify with If-Match": ("POST", {"metadata": {"a": "b"}}, {"if-match": '"1"'}),
+    "empty modify with If-Match": ("POST", {}, {"if-match": '"1"'}),
+    "delete": ("DELETE", None, {}),
+    "delete with If-Match": ("DELETE", None, {"if-match": '"1"'}),
+}
+
+
+@pytest.mark.parametrize("name", WRITES)
+def test_another_projects_thread_costs_what_a_missing_one_costs(invoke, dynamodb, calls, name):
+    method, body, headers = WRITES[name]
+    other = {"authorization": f"Bearer {OTHER_API_KEY}"}
+    assert invoke("GET", f"/v1/threads/{UNKNOWN_ID}", headers=other).status == 404  # the other key cached too
+    calls.clear()
+    theirs = invoke(method, f"/v1/threads/{BASIC.id}", body, headers={**headers, **other})
+    their_calls = list(calls)
+    calls.clear()
+    missing = invoke(method, f"/v1/threads/{UNKNOWN_ID}", body, headers=headers)
+    assert theirs.status == missing.status == 404
+    assert theirs.json["error"]["message"].replace(BASIC.id, UNKNOWN_ID) == missing.json["error"]["message"]
+    assert their_calls == calls and len(calls) == 1
