@@ -47,6 +47,6 @@ def seed_fixture_threads(client, table_name: str) -> None:
 
 def seed_fixture_keys(client, table_name: str) -> None:
     keys = KeyTable(client, table_name)
-    keys.add(API_KEY, DEFAULT_PROJECT)
-    keys.add(OTHER_API_KEY, OTHER_PROJECT)
-    keys.revoke(keys.add(REVOKED_API_KEY, DEFAULT_PROJECT).key_id)
+    keys.add(API_KEY, DEFAULT_PROJECT, replace=True)
+    keys.add(OTHER_API_KEY, OTHER_PROJECT, replace=True)
+    keys.revoke(keys.add(REVOKED_API_KEY, DEFAULT_PROJECT, replace=True).key_id)

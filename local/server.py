@@ -2,7 +2,7 @@
 
     make serve                      # http://127.0.0.1:3000/v1 on an embedded DynamoDB
     PORT=0 make serve               # any free port (printed)
-    AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000 make serve   # DynamoDB Local, dynalite or real DynamoDB
+    AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000 make serve   # DynamoDB Local or dynalite, on this machine
 
 The Docker-free twin of `sam local start-api`. Each request becomes an HTTP API (payload 2.0) event for the
 route it matches in template.yaml and is answered by the same Lambda entry point the deployed stack calls,
@@ -11,6 +11,7 @@ running in a local execution environment (`local.runtime`).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
@@ -30,7 +31,7 @@ from local.gateway import http_from_proxy_response, routed_event
 from local.runtime import FunctionPool, InvocationFailed
 from local.storage import EMBEDDED_AWS, dynamodb_client, embedded_dynamodb_server, prepare_tables
 from threads_api.errors import ApiError, body_too_large, internal_error
-from threads_api.keys import KeyTable
+from threads_api.keys import KeyExists, KeyTable
 from threads_api.resources import RETURNS_ITEM_VARIABLE
 
 HOST = "127.0.0.1"
@@ -214,11 +215,28 @@ class LocalApiServer(ThreadingHTTPServer):
 def function_environment(function: stack.Function, template: dict, aws: dict[str, str]) -> dict[str, str]:
     """What an execution environment of `function` sees: this process's environment, the AWS settings, and the
     function's own variables from the template."""
-    environment = {name: value for name, value in os.environ.items() if name not in ("PORT",)}
+    # Not the keys to install, nor any AWS credentials or profile of the caller's: the function gets the local
+    # storage's settings only, as a deployed one gets its role's and nothing of the deployer's.
+    environment = {name: value for name, value in os.environ.items() if not _kept_from_functions(name)}
     environment.update(aws)
     environment.update(stack.resolve_environment(function, template, overrides=dict(os.environ)))
     environment.setdefault("AWS_REGION", environment.get("AWS_DEFAULT_REGION", "us-east-1"))
     return environment
+
+
+def _kept_from_functions(name: str) -> bool:
+    return name in ("PORT", "THREADS_API_KEYS") or name.startswith("AWS_")
+
+
+def is_local_endpoint(url: str) -> bool:
+    """Whether a DynamoDB endpoint is on this machine (a loopback address)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 LOCAL_PROJECT = "proj_local"
@@ -227,10 +245,11 @@ LOCAL_PROJECT = "proj_local"
 def configured_keys(text: str) -> dict[str, str]:
     """THREADS_API_KEYS: comma-separated KEY=PROJECT pairs (a key: any non-empty string without `,` or `=`)."""
     keys = {}
-    for pair in text.split(","):
+    for position, pair in enumerate(text.split(","), 1):
         key, equals, project = (part.strip() for part in pair.partition("="))
         if not (key and equals and project) or "=" in project:
-            raise SystemExit(f"THREADS_API_KEYS: {pair.strip()!r} is not KEY=PROJECT")
+            # The entry is not shown: it may hold a key.
+            raise SystemExit(f"THREADS_API_KEYS: entry {position} is not KEY=PROJECT")
         keys[key] = project
     return keys
 
@@ -241,8 +260,16 @@ def install_keys(keys: KeyTable) -> tuple[str, str | None]:
     text = os.environ.get("THREADS_API_KEYS", "").strip()
     if text:
         configured = configured_keys(text)
-        for secret, project in configured.items():
-            keys.add(secret, project)
+        for position, (secret, project) in enumerate(configured.items(), 1):
+            try:
+                keys.add(secret, project)
+            except KeyExists:
+                stored = keys.stored(secret)  # stored by an earlier run on the same storage: kept if it is the same
+                if stored is None or stored.project != project or stored.revoked:
+                    raise SystemExit(
+                        f"THREADS_API_KEYS: key {position} is stored already, revoked or for another project; "
+                        "it is not replaced"
+                    ) from None
         projects = ", ".join(sorted(set(configured.values())))
         return f"the {len(configured)} keys of THREADS_API_KEYS (projects {projects})", None
     secret, key = keys.create(LOCAL_PROJECT)
@@ -283,10 +310,16 @@ def main() -> int:
     template = stack.load_template()
     with ExitStack() as cleanup:
         endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+        if endpoint and not is_local_endpoint(endpoint):
+            raise SystemExit(
+                f"AWS_ENDPOINT_URL_DYNAMODB={endpoint} is not on this machine: the local endpoint stores in a local "
+                "DynamoDB only (a loopback address), and installs keys there. Deploy the stack for DynamoDB on AWS."
+            )
         if endpoint:
             # Not every DynamoDB-compatible server sends the stored item back with a failed condition: unless told
             # otherwise, the function reads it (one more call on such a failure, the same answers).
             aws = {
+                **EMBEDDED_AWS,
                 "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
                 RETURNS_ITEM_VARIABLE: os.environ.get(RETURNS_ITEM_VARIABLE, "false"),
             }
@@ -295,7 +328,7 @@ def main() -> int:
             endpoint = cleanup.enter_context(embedded_dynamodb_server(HOST))
             aws = {**EMBEDDED_AWS, "AWS_ENDPOINT_URL_DYNAMODB": endpoint}
             storage = f"embedded (moto in server mode, in memory, on {endpoint})"
-        client = dynamodb_client(endpoint, {**os.environ, **aws})
+        client = dynamodb_client(endpoint, aws)
         tables = prepare_tables(client, template, {**os.environ, **aws})
         storage += "; tables " + ", ".join(tables.values())
         auth, shown_key = install_keys(KeyTable(client, tables["KeysTable"]))

@@ -63,6 +63,10 @@ class InvalidApiKey(Exception):
         self.masked = masked(secret)  # the secret itself is not kept on the exception
 
 
+class KeyExists(Exception):
+    """A key with that hash is stored already; it was not replaced."""
+
+
 class KeyTable:
     """The keys table: GetItem by hash for the function; the rest is for the admin command."""
 
@@ -78,8 +82,8 @@ class KeyTable:
             return None
         return item["project"]["S"]
 
-    def add(self, secret: str, project: str) -> ApiKey:
-        """Store a given key for a project (replacing what was stored for the same key)."""
+    def add(self, secret: str, project: str, replace: bool = False) -> ApiKey:
+        """Store a given key for a project. KeyExists if that key is stored already, unless `replace`."""
         key = ApiKey(key_id=new_key_id(), project=project, created_at=int(time.time()))
         item = {
             "key_hash": {"S": key_hash(secret)},
@@ -88,8 +92,19 @@ class KeyTable:
             "created_at": {"N": str(key.created_at)},
             "revoked": {"BOOL": False},
         }
-        self._call("put_item", Item=item)
+        only_new = {} if replace else {"ConditionExpression": "attribute_not_exists(key_hash)"}
+        try:
+            self._call("put_item", Item=item, **only_new)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise KeyExists() from None
+            raise
         return key
+
+    def stored(self, secret: str) -> ApiKey | None:
+        """What is stored for a key, revoked or not; None if nothing is."""
+        item = self._call("get_item", Key={"key_hash": {"S": key_hash(secret)}}, ConsistentRead=True).get("Item")
+        return None if item is None else _from_item(item)
 
     def create(self, project: str) -> tuple[str, ApiKey]:
         """A new key for the project: the secret (shown once, stored nowhere) and what is stored."""
