@@ -450,12 +450,67 @@ def test_the_cache_keeps_at_most_max_entries_and_drops_the_least_recently_used(k
     assert check(third) == (2, 0)
     assert check(second) == (1, 1)  # evicted: the table is asked again (and `first` goes)
     assert check(first) == (0, 1)
-    for _ in range(10):  # many distinct wrong keys: only the last two are kept
+    sprayed = [new_secret() for _ in range(10)]
+    for secret in sprayed:  # many distinct wrong keys: kept apart, only the last two of them
+        with pytest.raises(InvalidApiKey):
+            authenticator.project_for(f"Bearer {secret}")
+    assert check(first) == (0, 0)  # the valid keys are still cached
+    assert check(second) == (1, 0)
+    lookups = len(keys.lookups)
+    for secret in sprayed[-2:]:
+        with pytest.raises(InvalidApiKey):
+            authenticator.project_for(f"Bearer {secret}")
+    assert len(keys.lookups) == lookups  # the last two wrong keys are cached
+    with pytest.raises(InvalidApiKey):
+        authenticator.project_for(f"Bearer {sprayed[0]}")
+    assert len(keys.lookups) == lookups + 1  # an older one was pushed out by them
+
+
+def test_a_flood_of_random_keys_does_not_evict_a_valid_one(key_table):
+    keys, clock = CountingKeys(key_table), FakeClock()
+    authenticator = Authenticator(keys, ttl_seconds=30, clock=clock)
+    assert authenticator.project_for(f"Bearer {API_KEY}") == DEFAULT_PROJECT
+    for _ in range(3 * 1024):
         with pytest.raises(InvalidApiKey):
             authenticator.project_for(f"Bearer {new_secret()}")
-    assert check(first) == (0, 1)
-    assert check(third) == (2, 1)
-    assert check(first) == (0, 0)
+    lookups = len(keys.lookups)
+    assert authenticator.project_for(f"Bearer {API_KEY}") == DEFAULT_PROJECT
+    assert len(keys.lookups) == lookups  # still cached
+
+
+@pytest.mark.parametrize("valid", [True, False])
+def test_an_answer_expires_exactly_at_the_ttl(key_table, valid):
+    keys, clock = CountingKeys(key_table), FakeClock()
+    authenticator = Authenticator(keys, ttl_seconds=30, clock=clock)
+    secret = API_KEY if valid else WRONG_KEY
+
+    def check() -> None:
+        if valid:
+            assert authenticator.project_for(f"Bearer {secret}") == DEFAULT_PROJECT
+        else:
+            with pytest.raises(InvalidApiKey):
+                authenticator.project_for(f"Bearer {secret}")
+
+    looked_up = clock()
+    check()
+    clock.now.append(looked_up + 29.999)
+    check()
+    assert len(keys.lookups) == 1
+    clock.now.append(looked_up + 30)  # exactly the TTL after the lookup: expired
+    check()
+    assert len(keys.lookups) == 2
+
+
+def test_a_key_holding_a_lone_surrogate_is_a_401(invoke, dynamodb):
+    """An event can carry any string; a key that is no Unicode text is still just a wrong key."""
+    result = invoke("GET", f"/v1/threads/{BASIC.id}", headers={"authorization": "Bearer sk-\ud800abcdefgh"})
+    assert result.status == 401 and result.json["error"]["code"] == "invalid_api_key"
+
+
+def test_secrets_use_the_whole_base62_alphabet():
+    drawn = "".join(new_secret()[3:] for _ in range(200))
+    assert any(c.isdigit() for c in drawn) and any(c.isupper() for c in drawn) and any(c.islower() for c in drawn)
+    assert set(drawn) <= set(string.ascii_letters + string.digits)
 
 
 # 6b, 7, 8b. The admin command against a local endpoint that caches key answers for 1 s, and logs to a file.

@@ -164,8 +164,10 @@ def bearer_token(authorization: str | None) -> str:
 class Authenticator:
     """Which project a request acts for, from its Authorization header.
 
-    Answers, valid or not, are cached by key hash for `ttl_seconds`, at most `max_entries` of them (the least
-    recently used go first), so a warm environment checks a key against the table at most once per interval.
+    Answers are cached by key hash for `ttl_seconds`, at most `max_entries` valid keys and as many unknown or
+    revoked ones, each kept apart and the least recently used going first: a warm environment checks a key
+    against the table at most once per interval, and a spray of random keys can only push out other wrong keys,
+    never a valid one.
     """
 
     def __init__(
@@ -179,22 +181,32 @@ class Authenticator:
         self._ttl = ttl_seconds
         self._max_entries = max_entries
         self._clock = clock
-        self._cache: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
+        self._valid: OrderedDict[str, tuple[float, str]] = OrderedDict()  # hash -> (expiry, project)
+        self._invalid: OrderedDict[str, float] = OrderedDict()  # hash -> expiry
 
     def project_for(self, authorization: str | None) -> str:
         secret = bearer_token(authorization)
         digest = key_hash(secret)
         now = self._clock()
-        cached = self._cache.get(digest)
-        if cached is not None and cached[0] > now:
-            self._cache.move_to_end(digest)
-            project = cached[1]
-        else:
-            project = self._keys.project_of(digest)
-            self._cache[digest] = (now + self._ttl, project)
-            self._cache.move_to_end(digest)
-            while len(self._cache) > self._max_entries:
-                self._cache.popitem(last=False)
-        if project is None:
+        valid = self._valid.get(digest)
+        if valid is not None and valid[0] > now:
+            self._valid.move_to_end(digest)
+            return valid[1]
+        invalid = self._invalid.get(digest)
+        if invalid is not None and invalid > now:
+            self._invalid.move_to_end(digest)
             raise InvalidApiKey(secret)
+        project = self._keys.project_of(digest)
+        self._valid.pop(digest, None)
+        self._invalid.pop(digest, None)
+        if project is None:
+            _remember(self._invalid, digest, now + self._ttl, self._max_entries)
+            raise InvalidApiKey(secret)
+        _remember(self._valid, digest, (now + self._ttl, project), self._max_entries)
         return project
+
+
+def _remember(cache: OrderedDict, digest: str, answer: Any, max_entries: int) -> None:
+    cache[digest] = answer
+    while len(cache) > max_entries:
+        cache.popitem(last=False)

@@ -87,7 +87,9 @@ _OWNED = (
     f" AND NOT (:token IN ({', '.join(_SLOTS)}))"
 )
 # Each write moves the tokens down one slot and puts its own in the first (all operands read the item as it was).
-_RECORD_TOKEN = ", ".join([*(f"{_SLOTS[i]} = {_SLOTS[i - 1]}" for i in range(RECENT_WRITES - 1, 0, -1)), "wt0 = :token"])
+_RECORD_TOKEN = ", ".join(
+    [*(f"{_SLOTS[i]} = {_SLOTS[i - 1]}" for i in range(RECENT_WRITES - 1, 0, -1)), "wt0 = :token"]
+)
 
 
 def new_write_token() -> str:
