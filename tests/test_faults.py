@@ -489,7 +489,15 @@ class AppliedThenLost:
         raise botocore.exceptions.ReadTimeoutError(endpoint_url=request.url)  # ...and the answer lost
 
 
-LOST = ["modify", "modify-if-match", "modify-merge-write", "create", "create-idempotent-thread", "delete", "delete-if-match"]
+LOST = [
+    "modify",
+    "modify-if-match",
+    "modify-merge-write",
+    "create",
+    "create-idempotent-thread",
+    "delete",
+    "delete-if-match",
+]
 
 
 @pytest.mark.parametrize("name", LOST)

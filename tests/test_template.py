@@ -236,7 +236,7 @@ def metrics_watched(alarm_props):
     return {
         (stat["Namespace"], stat["MetricName"], ref(dimension["Value"]))
         for stat in stats
-        for dimension in stat["Dimensions"]
+        for dimension in stat.get("Dimensions", [])
         if ref(dimension["Value"])
     }
 
@@ -390,3 +390,26 @@ def test_tombstones_expire_through_the_threads_tables_ttl(resources):
     ttl = resources["ThreadsTable"]["Properties"]["TimeToLiveSpecification"]
     assert ttl == {"AttributeName": "expires_at", "Enabled": True}
     assert 60 <= TOMBSTONE_SECONDS <= 24 * 60 * 60
+
+
+def test_401s_are_counted_from_the_access_log_and_alarmed(template, resources):
+    """API Gateway counts 4xx as a whole: the 401s are counted by a metric filter on the access log's `status`."""
+    filters = of_type(resources, "AWS::Logs::MetricFilter")
+    (name, metric_filter), *others = filters.items()
+    assert not others
+    props = metric_filter["Properties"]
+    assert props["LogGroupName"] == {"Ref": "ThreadsApiAccessLogGroup"}
+    assert props["FilterPattern"] == '{ $.status = "401" }'
+    access_format = resources["ThreadsApi"]["Properties"]["AccessLogSettings"]["Format"]
+    assert '"status":"$context.status"' in access_format  # the field the pattern reads, as a string
+    (transformation,) = props["MetricTransformations"]
+    alarm = resources["UnauthorizedRequestsAlarm"]["Properties"]
+    (metric,) = alarm["Metrics"]
+    watched = metric["MetricStat"]["Metric"]
+    assert (watched["Namespace"], watched["MetricName"]) == (
+        transformation["MetricNamespace"],
+        transformation["MetricName"],
+    )
+    assert metric["MetricStat"]["Stat"] == "Sum" and metric["MetricStat"]["Period"] == 300
+    assert alarm["Threshold"] == {"Ref": "UnauthorizedAlarmThreshold"}
+    assert template["Parameters"]["UnauthorizedAlarmThreshold"]["Default"] >= 1
