@@ -43,6 +43,7 @@ THROTTLED = {
     "ProvisionedThroughputExceededException": 400,
     "ThrottlingException": 400,
     "RequestLimitExceeded": 400,
+    "LimitExceededException": 400,
     "InternalServerError": 500,
     "ServiceUnavailable": 503,
 }
@@ -376,8 +377,53 @@ def test_a_fault_when_an_idempotent_create_is_recorded(invoke, dynamodb, inject,
     assert len(snapshot(dynamodb)) == len(before) + 1
 
 
+def test_the_503_and_the_500_say_what_the_contract_says(invoke, dynamodb, inject):
+    key_checked(invoke)
+    injector = inject(Fault("GetItem", TABLE_NAME, "ThrottlingException"))
+    throttled = invoke("GET", f"/v1/threads/{BASIC.id}")
+    injector.close()
+    assert throttled.status == 503 and throttled.headers["retry-after"] == "1"
+    assert throttled.json == {
+        "error": {
+            "message": "The service is temporarily unable to store or read threads. Please retry your request shortly.",
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        }
+    }
+    injector = inject(Fault("GetItem", TABLE_NAME, "ValidationException"))
+    failed = invoke("GET", f"/v1/threads/{BASIC.id}")
+    injector.close()
+    assert failed.status == 500 and "retry-after" not in failed.headers
+    assert failed.json == {
+        "error": {
+            "message": "The server had an error while processing your request. Sorry about that!",
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        }
+    }
+
+
 # --------------------------------------------------------------------------------------------------------------
 # ConditionalCheckFailed where it is not the answer the store expects.
+
+
+def test_a_new_id_that_is_taken_leaves_that_thread_alone(invoke, dynamodb, monkeypatch):
+    """The id generator draws an existing thread's id once: the create's condition keeps that thread as it was,
+    and the create draws again."""
+    from threads_api import store
+    from threads_api.thread import new_thread_id
+
+    key_checked(invoke)
+    before = snapshot(dynamodb)
+    drawn = iter([BASIC.id])
+    monkeypatch.setattr(store, "new_thread_id", lambda: next(drawn, None) or new_thread_id())
+    result = invoke("POST", "/v1/threads", {"metadata": {"a": "1"}})
+    assert result.status == 200 and result.json["id"] != BASIC.id and result.json["metadata"] == {"a": "1"}
+    after = snapshot(dynamodb)
+    assert after[BASIC.id] == before[BASIC.id]
+    assert set(after) == set(before) | {result.json["id"]}
 
 
 def test_a_taken_id_on_create_is_drawn_again(invoke, dynamodb, inject):

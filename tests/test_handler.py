@@ -367,3 +367,57 @@ def test_an_event_that_cannot_be_resolved_still_gets_the_envelope():
     assert response["headers"]["x-request-id"] == "lambda-request-1"
     assert response["headers"]["Content-Type"] == "application/json"
     assert json.loads(response["body"])["error"]["type"] == "server_error"
+
+
+# Which write path a patch takes: up to 32 keys named, per-key clauses in one UpdateItem; more, merged here.
+
+
+def calls_of_function_client() -> list[tuple[str, dict]]:
+    from threads_api.resources import dynamodb_client
+
+    made: list[tuple[str, dict]] = []
+    dynamodb_client().meta.events.register(
+        "provide-client-params.dynamodb", lambda params, model, **_: made.append((model.name, params))
+    )
+    return made
+
+
+@pytest.mark.parametrize(
+    "sets, removes, path",
+    [(0, 32, "per-key"), (0, 33, "merged"), (16, 16, "per-key"), (16, 17, "merged"), (1, 31, "per-key")],
+)
+def test_a_patch_of_more_than_32_keys_is_merged_and_written_whole(invoke, sets, removes, path):
+    assert invoke("GET", f"/v1/threads/{EMPTY.id}").status == 200  # the key is checked and cached
+    made = calls_of_function_client()
+    body = {"metadata": {**{f"s{i}": "v" for i in range(sets)}, **{f"r{i}": None for i in range(removes)}}}
+    result = invoke("POST", f"/v1/threads/{EMPTY.id}", body)
+    assert result.status == 200 and result.json["metadata"] == {f"s{i}": "v" for i in range(sets)}
+    operations = [name for name, _ in made]
+    if path == "per-key":
+        assert operations == ["UpdateItem"]
+        assert f"#md.#r{removes - 1}" in made[0][1]["UpdateExpression"]
+    else:
+        assert operations == ["GetItem", "UpdateItem"]
+        assert "#md = :md" in made[1][1]["UpdateExpression"]
+
+
+@pytest.mark.parametrize("field", ["messages", "tool_resources.file_search.vector_stores"])
+@pytest.mark.parametrize("value", ["text", 1, {"role": "user"}, True])
+def test_create_wants_an_array_of_messages_and_of_vector_stores(invoke, field, value):
+    body: dict = {}
+    target = body
+    *parents, last = field.split(".")
+    for parent in parents:
+        target = target.setdefault(parent, {})
+    target[last] = value
+    result = invoke("POST", "/v1/threads", body)
+    kind = {str: "a string", int: "an integer", dict: "an object", bool: "a boolean"}[type(value)]
+    assert result.status == 400
+    assert result.json == {
+        "error": {
+            "message": f"Invalid type for '{field}': expected an array, but got {kind} instead.",
+            "type": "invalid_request_error",
+            "param": field,
+            "code": "invalid_type",
+        }
+    }

@@ -394,3 +394,38 @@ def test_another_projects_thread_costs_what_a_missing_one_costs(invoke, dynamodb
     assert theirs.status == missing.status == 404
     assert theirs.json["error"]["message"].replace(BASIC.id, UNKNOWN_ID) == missing.json["error"]["message"]
     assert their_calls == calls and len(calls) == 1
+
+
+def test_a_second_create_while_the_first_is_running_is_told_to_retry(invoke, dynamodb):
+    """Deterministic: the second request with the key arrives while the first is writing its thread."""
+    from threads_api.resources import dynamodb_client
+
+    assert invoke("GET", f"/v1/threads/{BASIC.id}").status == 200  # the key is checked and cached
+    before = thread_count(dynamodb)
+    during: list = []
+
+    def second_request(params, model, **_):
+        if model.name == "PutItem" and params["TableName"] == TABLE_NAME and not during:
+            during.append(create(invoke, {"metadata": {"a": "1"}}, "key-in-flight"))
+
+    events = dynamodb_client().meta.events
+    events.register("provide-client-params.dynamodb", second_request)
+    try:
+        first = create(invoke, {"metadata": {"a": "1"}}, "key-in-flight")
+    finally:
+        events.unregister("provide-client-params.dynamodb", second_request)
+    (second,) = during
+    assert first.status == 200
+    assert second.status == 409 and second.headers["retry-after"] == "1"
+    assert second.json == {
+        "error": {
+            "message": "A request with this Idempotency-Key is still being processed. Please retry your request "
+            "shortly.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "idempotency_key_in_progress",
+        }
+    }
+    assert thread_count(dynamodb) == before + 1
+    again = create(invoke, {"metadata": {"a": "1"}}, "key-in-flight")
+    assert again.status == 200 and again.json == first.json
