@@ -5,7 +5,7 @@ UV ?= python3 -m uv
 EVENT ?= events/modify-metadata.json
 export SAM_CLI_TELEMETRY = 0
 
-.PHONY: help setup serve load bench invoke test lint openapi build deploy
+.PHONY: help setup serve load bench invoke test lint openapi build deploy mutate
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,3 +46,6 @@ build: setup ## sam build for python3.13 on arm64 (no Docker), then check the ar
 
 deploy: build ## sam deploy --guided (defaults from samconfig.toml)
 	$(UV) run --locked sam deploy --guided
+
+mutate: setup ## Mutation testing (mutmut) of the domain modules with the in-process tests; prints the score per module
+	bash .ci/mutate
