@@ -14,12 +14,16 @@ import json
 import os
 
 from local.events import LambdaContext, http_event
-from local.fixtures import API_KEY, BASIC, EMPTY, FULL, UNKNOWN_ID
+from local.embedded import TABLE_NAME
+from local.fixtures import API_KEY, BASIC, EMPTY, FULL, OTHER_PROJECT, UNKNOWN_ID
+from threads_api.thread import Thread
+
+OTHER_ID = "thread_" + "OtherProjects".ljust(24, "0")  # a thread of another project
 
 UNKNOWN_KEY = "sk-unknown-key-for-the-bench"
 THREADS = "/v1/threads/"
 
-# name, method, path, body, key (None: no Authorization header), the status the scenario is about.
+# name, method, path, body, key (None: no Authorization header), the status the scenario is about[, If-Match].
 SCENARIOS = [
     ("create", "POST", "/v1/threads", {"metadata": {"user": "alice"}}, API_KEY, 200),
     ("retrieve", "GET", THREADS + BASIC.id, None, API_KEY, 200),
@@ -48,14 +52,21 @@ SCENARIOS = [
     ("retrieve, unknown thread", "GET", THREADS + UNKNOWN_ID, None, API_KEY, 404),
     ("retrieve, malformed id", "GET", THREADS + "thread_nope", None, API_KEY, 404),
     ("delete", "DELETE", THREADS + EMPTY.id, None, API_KEY, 200),
+    ("modify with If-Match", "POST", THREADS + BASIC.id, {"metadata": {"m": "1"}}, API_KEY, 200, '"4"'),
+    ("modify with a stale If-Match", "POST", THREADS + BASIC.id, {"metadata": {"m": "2"}}, API_KEY, 412, '"1"'),
+    ("modify, another project's thread", "POST", THREADS + OTHER_ID, {"metadata": {"a": "b"}}, API_KEY, 404),
+    ("delete, unknown thread", "DELETE", THREADS + UNKNOWN_ID, None, API_KEY, 404),
+    ("delete with If-Match, another project's thread", "DELETE", THREADS + OTHER_ID, None, API_KEY, 404, '"1"'),
     ("unknown API key (401)", "GET", THREADS + BASIC.id, None, UNKNOWN_KEY, 401),
     ("no API key (401)", "GET", THREADS + BASIC.id, None, None, 401),
     ("unknown route", "GET", "/v1/assistants", None, API_KEY, 404),
 ]
 
 
-def _invoke(app, method: str, path: str, body, key: str | None) -> dict:
+def _invoke(app, method: str, path: str, body, key: str | None, if_match: str | None = None) -> dict:
     headers = {"content-type": "application/json"}
+    if if_match is not None:
+        headers["if-match"] = if_match
     if key is not None:
         headers["authorization"] = f"Bearer {key}"
     return app.lambda_handler(http_event(method, path, body, headers=headers), LambdaContext())
@@ -64,9 +75,12 @@ def _invoke(app, method: str, path: str, body, key: str | None) -> dict:
 def count(cached: bool) -> dict:
     from local.embedded import embedded_dynamodb
 
-    os.environ["API_KEY_CACHE_SECONDS"] = "30" if cached else "0"
-    with embedded_dynamodb():
+    with embedded_dynamodb() as client:  # sets the template's variables, API_KEY_CACHE_SECONDS among them
+        os.environ["API_KEY_CACHE_SECONDS"] = "30" if cached else "0"
         import app
+        from threads_api.store import to_item
+
+        client.put_item(TableName=TABLE_NAME, Item=to_item(Thread(id=OTHER_ID, project=OTHER_PROJECT, created_at=0)))
         from threads_api import resources
 
         resources.reset()  # the key check is made again with this API_KEY_CACHE_SECONDS
@@ -81,9 +95,9 @@ def count(cached: bool) -> dict:
 
         resources.dynamodb_client().meta.events.register("before-call.dynamodb", record)
         counted = {}
-        for name, method, path, body, key, expected in SCENARIOS:
+        for name, method, path, body, key, expected, *if_match in SCENARIOS:
             calls.clear()
-            status = _invoke(app, method, path, body, key)["statusCode"]
+            status = _invoke(app, method, path, body, key, *if_match)["statusCode"]
             counted[name] = {"calls": len(calls), "operations": list(calls), "status": status, "expected": expected}
         return counted
 

@@ -38,6 +38,7 @@ def test_quick_bench_writes_results_report_and_chart(tmp_path):
     assert {"create", "retrieve", "modify", "empty modify", "delete"} <= calls.keys()
     assert all(entry["status_as_expected"] for entry in calls.values()), calls
     assert calls["modify"]["cached"] == 1  # the contract: one call for a modify in the common case
+    assert calls["modify"]["uncached"] == 2  # the key looked up first
     assert all(entry["uncached"] >= entry["cached"] for entry in calls.values())
 
     assert results["budgets"]["cold_start"]["limit"] == 1.5 and results["budgets"]["warm_modify"]["limit"] == 2.0
