@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import os
 
-from local.events import LambdaContext, http_event
 from local.embedded import TABLE_NAME
+from local.events import LambdaContext, http_event
 from local.fixtures import API_KEY, BASIC, EMPTY, FULL, OTHER_PROJECT, UNKNOWN_ID
 from threads_api.thread import Thread
 
