@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -33,20 +34,39 @@ NO_CREDENTIALS = (
 )
 
 
+# An operator waits for an answer: a few tries, not DynamoDB's default ten with backoff (half a minute when the
+# endpoint is down).
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
+
+
 class OperatorError(Exception):
     """A failure an operator can act on; its message is one line."""
 
 
-def session(region: str | None = None) -> Any:
-    """A boto3 session in the Region given, else the configured one (AWS_DEFAULT_REGION, the profile's, or
-    AWS_REGION, which botocore itself does not read)."""
+class Aws:
+    """A boto3 session whose clients give up soon (CLIENT_CONFIG)."""
+
+    def __init__(self, session: Any):
+        self.session = session
+        self.region_name = session.region_name
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, config=CLIENT_CONFIG)
+
+    def get_credentials(self) -> Any:
+        return self.session.get_credentials()
+
+
+def session(region: str | None = None) -> Aws:
+    """AWS in the Region given, else the configured one (AWS_DEFAULT_REGION, the profile's, or AWS_REGION, which
+    botocore itself does not read)."""
     try:
         found = boto3.session.Session(region_name=region or None)
+        if found.region_name is None and os.environ.get("AWS_REGION"):
+            found = boto3.session.Session(region_name=os.environ["AWS_REGION"])
     except ProfileNotFound as error:
         raise OperatorError(f"{error} (AWS_PROFILE names a profile that ~/.aws/config does not have)") from None
-    if found.region_name is None and os.environ.get("AWS_REGION"):
-        found = boto3.session.Session(region_name=os.environ["AWS_REGION"])
-    return found
+    return Aws(found)
 
 
 def region_of(aws: Any) -> str:

@@ -20,7 +20,16 @@ import sys
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from admin.aws import OperatorError, command, one_line, region_of, require_credentials, session, stack_output
+from admin.aws import (
+    CLIENT_CONFIG,
+    OperatorError,
+    command,
+    one_line,
+    region_of,
+    require_credentials,
+    session,
+    stack_output,
+)
 from local.stack import local_table_name
 from local.storage import EMBEDDED_AWS, dynamodb_client
 from threads_api.keys import KeyTable
@@ -33,7 +42,8 @@ def keys_table(args: argparse.Namespace) -> KeyTable:
     if args.endpoint:
         # A local server takes any credentials: the caller's if set, else the embedded server's.
         environment = {**EMBEDDED_AWS, **os.environ, **({"AWS_REGION": args.region} if args.region else {})}
-        return KeyTable(dynamodb_client(args.endpoint, environment), args.table or local_table_name("KeysTable"))
+        client = dynamodb_client(args.endpoint, environment, CLIENT_CONFIG)
+        return KeyTable(client, args.table or local_table_name("KeysTable"))
     aws = session(args.region)
     region_of(aws)
     require_credentials(aws)
