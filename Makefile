@@ -56,10 +56,11 @@ bench: setup ## Cold start, warm requests, DynamoDB calls and size against the f
 invoke: setup ## Replay one event through the Lambda entry point on the embedded DynamoDB: make invoke EVENT=events/create.json
 	@$(UV) run --locked python -m local.invoke $(EVENT)
 
-sam-invoke: setup ## The same event through SAM's emulator (needs Docker, and TABLE_NAME naming a table it can reach)
+sam-invoke: setup ## The same event through SAM's emulator (needs Docker; ENV_VARS=file.json: tables it can reach)
 	@[ -f "$(EVENT)" ] || { echo "make sam-invoke: no file $(EVENT) (the sample events are in events/, e.g. EVENT=events/create.json)" >&2; exit 1; }
+	@[ -z "$(ENV_VARS)" ] || [ -f "$(ENV_VARS)" ] || { echo "make sam-invoke: no file $(ENV_VARS) (ENV_VARS names SAM's --env-vars JSON)" >&2; exit 1; }
 	@$(SAM) build --template template.yaml >/dev/null
-	@$(SAM) local invoke ThreadsFunction --event "$(EVENT)"
+	@$(SAM) local invoke ThreadsFunction --event "$(EVENT)" $(if $(ENV_VARS),--env-vars "$(ENV_VARS)")
 
 test: setup node_modules/.package-lock.json ## Run the whole test suite, then the linters and the build check
 	$(UV) run --locked pytest -n auto --dist loadscope
