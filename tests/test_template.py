@@ -541,3 +541,68 @@ def test_create_threads_table_matches_template_and_is_reused(dynamodb):
     create_threads_table(dynamodb, "threads-test")
     assert dynamodb.list_tables()["TableNames"] == ["threads-test"]
     assert "Item" in dynamodb.get_item(TableName="threads-test", Key={"thread_id": {"S": "thread_kept"}})
+
+
+# The docs' lists, checked against the template, so that an alarm, a metric or an output added there must be
+# written down in the operating guide too.
+
+NUMBERS = {
+    1: "one",
+    2: "two",
+    3: "three",
+    4: "four",
+    5: "five",
+    6: "six",
+    7: "seven",
+    8: "eight",
+    9: "nine",
+    10: "ten",
+    11: "eleven",
+    12: "twelve",
+    13: "thirteen",
+    14: "fourteen",
+    15: "fifteen",
+    16: "sixteen",
+}
+
+
+def readme_section(title: str) -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index(f"\n{title}\n")
+    level = title.split(" ")[0]
+    following = re.search(rf"\n#{{1,{len(level)}}} ", readme[start + len(title) + 2 :])
+    return readme[start : start + len(title) + 2 + following.start()] if following else readme[start:]
+
+
+def test_the_operating_guide_lists_every_alarm_and_counts_their_metrics(resources):
+    alarms = {name: alarm["Properties"] for name, alarm in of_type(resources, ALARM).items()}
+    metrics = sum(len(metrics_watched(alarm)) for alarm in alarms.values())
+    guide = readme_section("## Operating it")
+    assert set(re.findall(r"`(\w+Alarm)`", guide)) == set(alarms)
+    sentence = f"{NUMBERS[len(alarms)].capitalize()} alarms read {NUMBERS[metrics]} metrics"
+    assert sentence in guide, f"the guide should say: {sentence}"
+    for name, alarm in alarms.items():
+        entry = re.search(rf"`{name}`[^(\n]*\(([^)]*)\)", guide)
+        named = set(re.findall(r"`(\w+)`", entry.group(1))) if entry else set()
+        # Each alarm's metrics named beside it (a shared entry names the metrics of each of its alarms).
+        assert {metric for _, metric, _ in metrics_watched(alarm)} <= named, name
+    costs = readme_section("### Cost per million modify requests")
+    assert f"$0.10 per metric they read: {NUMBERS[metrics]}, ${metrics * 0.10:.2f}" in costs
+
+
+def test_the_docs_list_every_output(template):
+    deploying = readme_section("## Deploying")
+    listed = re.search(r"The stack's outputs \(`make outputs`[^:]*:([^.]*)\.", deploying)
+    assert listed and set(re.findall(r"`(\w+)`", listed.group(1))) == set(template["Outputs"])
+
+
+def test_the_docs_count_the_routes_sam_deploy_guided_asks_about(functions):
+    """`sam deploy --guided` asks "has no authentication. Is this okay?" once per HttpApi event."""
+    events = [event for function in functions.values() for event in function["Events"].values()]
+    asked = sum(event["Type"] == "HttpApi" for event in events)
+    assert f"once for each of the API's {NUMBERS[asked]} routes" in readme_section("## Deploying")
+
+
+def test_the_cost_page_says_what_encryption_costs():
+    costs = readme_section("### Cost per million modify requests")
+    assert "KMS" in costs and "AWS-owned key" in costs and "TableKmsKeyArn" in costs
