@@ -31,7 +31,7 @@ $(UV):
 
 setup: $(UV) ## Install the locked toolchain and dependencies (uv, Python 3.13 if missing, then .venv)
 	@[ -d .venv ] || echo "Installing the locked dependencies into .venv (uv sync; Python 3.13 first, if none is installed)" >&2
-	@$(UV) sync --locked --quiet
+	@$(UV) sync --locked --quiet || { $(UV) python find >/dev/null 2>&1 || echo "make: no Python 3.13 here and uv could not download one (above): install python3.13, or name one with UV_PYTHON=/path/to/python3.13" >&2; exit 1; }
 
 # dynalite, the tests' second DynamoDB-compatible server (in memory: no native build, so no install scripts).
 node_modules/.package-lock.json: package-lock.json
