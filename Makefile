@@ -10,10 +10,13 @@ UV := $(UV_HOME)/bin/uv
 export UV
 SAM := $(UV) run --locked sam
 EVENT ?= events/modify-metadata.json
-# The deployed stack the operator targets (samconfig.toml's stack_name), and its Region (default: your AWS
-# configuration's, AWS_DEFAULT_REGION or AWS_REGION).
-STACK ?= threads-api
-REGION ?=
+# The deployed stack the operator targets and its Region: samconfig.toml's (where make deploy-guided saves its
+# answers), else threads-api and your AWS configuration's Region (AWS_DEFAULT_REGION, the profile's, AWS_REGION).
+SAMCONFIG = $(shell python3 -c 'import sys, tomllib; c = tomllib.load(open("samconfig.toml", "rb"))["default"]; \
+	p = {**c.get("global", {}).get("parameters", {}), **c.get("deploy", {}).get("parameters", {})}; \
+	print(p.get(sys.argv[1], ""))' $(1) 2>/dev/null)
+STACK ?= $(or $(call SAMCONFIG,stack_name),threads-api)
+REGION ?= $(call SAMCONFIG,region)
 STACK_CHECK = $(UV) run --locked python -m admin.stack --stack $(STACK) $(if $(REGION),--region $(REGION))
 export SAM_CLI_TELEMETRY = 0
 
@@ -84,7 +87,8 @@ deploy-guided: setup ## The first deploy: sam deploy --guided asks for the Regio
 
 deploy: setup ## Build, check and deploy with samconfig.toml's settings, no questions (PARAMS="Name=value ...": change parameters)
 	@region=$$($(STACK_CHECK) deployable) && bash .ci/build-check && \
-		$(SAM) deploy --stack-name $(STACK) --region "$$region" $(if $(PARAMS),--parameter-overrides $(PARAMS))
+		$(SAM) deploy --stack-name $(STACK) --region "$$region" --no-confirm-changeset \
+		$(if $(PARAMS),--parameter-overrides $(PARAMS))
 
 outputs: setup ## The deployed stack's outputs: ApiBaseUrl, the table names... (STACK=, REGION= to choose)
 	@region=$$($(STACK_CHECK) exists) && $(SAM) list stack-outputs --stack-name $(STACK) --region "$$region" --output table
