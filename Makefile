@@ -99,5 +99,5 @@ logs: setup ## The function's and the API's logs of the last 10 minutes (TAIL=1:
 status: setup ## The stack's state and, after a failed deploy, the reasons CloudFormation gave
 	@$(STACK_CHECK) status
 
-delete-failed: setup ## Delete the stack only if a failed first deploy left it in ROLLBACK_COMPLETE; names the tables it kept
+delete-failed: setup ## Delete the stack only if a failed first deploy left it in ROLLBACK_COMPLETE, then the empty tables it kept
 	@$(STACK_CHECK) delete-failed

@@ -124,7 +124,7 @@ class Layout:
                 shutil.rmtree(self.venv, ignore_errors=True)
                 shutil.rmtree(self.deps, ignore_errors=True)
                 pip = [*_uv(), "pip", "install", "--quiet", "--python", str(self.python)]
-                _run([*_uv(), "venv", "--quiet", "--python", "3.13", str(self.venv)])
+                _run([*_uv(), "venv", "--quiet", "--python", sys.executable, str(self.venv)])
                 _run([*pip, "--compile-bytecode", *(f"{name}=={version}" for name, version in self.versions.items())])
                 _run([*pip, "--target", str(self.deps), "-r", str(FUNCTION / "requirements.txt")])
                 stamp_file.write_text(stamp)
