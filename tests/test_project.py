@@ -83,3 +83,19 @@ def test_nothing_refers_to_a_path_outside_the_repository():
         text = path.read_text(encoding="utf-8", errors="replace")
         assert "../" + "shared" not in text, name  # (spelt apart, so that this file passes too)
         assert not re.search(r"(?<![\w.])/(wo" + r"rk|ro" + r"ot|ho" + r"me)/", text), name
+
+
+def recipe(target: str) -> str:
+    return re.search(rf"^{re.escape(target)}:.*\n((?:\t.*\n)+)", MAKEFILE, re.MULTILINE).group(1)
+
+
+def test_deploying_is_found_early_and_make_deploy_asks_nothing():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme.index("\n## Deploying\n") < readme.index("\n## Running it locally\n")
+    assert readme[: readme.index("\n## Deploying\n")].count("\n") < 80
+    deploy = recipe("deploy")
+    assert "sam deploy" not in deploy and "$(SAM) deploy" in deploy and "--guided" not in deploy
+    assert "--no-confirm-changeset" in deploy  # whatever deploy-guided saved in samconfig.toml
+    guided = recipe("deploy-guided")
+    assert guided.splitlines()[0].strip().startswith("@[ -t 0 ] ||")  # no terminal: one line, before any build
+    assert "$(SAM) deploy --guided" in guided
