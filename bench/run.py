@@ -89,7 +89,9 @@ def log(message: str) -> None:
 
 
 def _uv() -> list[str]:
-    found = os.environ.get("UV") or shutil.which("uv")
+    """The uv the Makefile installs (it exports UV), else one on PATH."""
+    installed = sorted(ROOT.glob(".tools/uv-*/bin/uv"))
+    found = os.environ.get("UV") or (str(installed[-1]) if installed else None) or shutil.which("uv")
     return [found] if found else ["python3", "-m", "uv"]
 
 
@@ -122,7 +124,7 @@ class Layout:
                 shutil.rmtree(self.venv, ignore_errors=True)
                 shutil.rmtree(self.deps, ignore_errors=True)
                 pip = [*_uv(), "pip", "install", "--quiet", "--python", str(self.python)]
-                _run([*_uv(), "venv", "--quiet", "--python", "3.13", str(self.venv)])
+                _run([*_uv(), "venv", "--quiet", "--python", sys.executable, str(self.venv)])
                 _run([*pip, "--compile-bytecode", *(f"{name}=={version}" for name, version in self.versions.items())])
                 _run([*pip, "--target", str(self.deps), "-r", str(FUNCTION / "requirements.txt")])
                 stamp_file.write_text(stamp)
@@ -428,11 +430,33 @@ def _s(d: dict, unit: str = "ms") -> str:
     return f"{d['median']:g} {unit} (IQR {d['p25']:g}–{d['p75']:g}, min {d['min']:g}, max {d['max']:g}, n={d['n']})"
 
 
+BUDGET_NAMES = {"cold_start": "cold start", "warm_modify": "warm modify p50"}
+
+
+def budget_verdicts(budgets: dict) -> list[str]:
+    """Each budget in words: held, or MISSED and by how much."""
+    lines = []
+    for key, budget in budgets.items():
+        name = BUDGET_NAMES.get(key, key.replace("_", " "))
+        if budget["ok"]:
+            lines.append(f"{name}: {budget['ratio']}x the floor, within its {budget['limit']}x budget")
+        else:
+            lines.append(f"{name}: budget MISSED: {budget['ratio']}x the floor, over the {budget['limit']}x allowed")
+    return lines
+
+
+def budget_summary(budgets: dict) -> str:
+    missed = [BUDGET_NAMES.get(key, key) for key, budget in budgets.items() if not budget["ok"]]
+    if not missed:
+        return "Every budget held."
+    return f"Budget missed: {' and '.join(missed)} ({len(missed)} of {len(budgets)})."
+
+
 def report(results: dict) -> str:
     m, cold, warm, calls = results["machine"], results["cold"], results["warm"], results["dynamodb_calls"]
     ours, floor, pyc = cold["ours"], cold["floor"], cold["ours_no_bytecode"]
     budgets = results["budgets"]
-    ok = {True: "**holds**", False: "**over**"}
+    ok = {True: "**holds**", False: "**MISSED**"}
     lines = [
         "# Performance: the Threads API against the floor",
         "",
@@ -444,6 +468,8 @@ def report(results: dict) -> str:
         "the physical lower bound, not a peer. Medians; spread is the interquartile range (IQR) and min–max.",
         "",
         "## Summary",
+        "",
+        f"**{budget_summary(budgets)}** " + "; ".join(budget_verdicts(budgets)) + ".",
         "",
         "| measure | ours | floor | ratio | budget |",
         "|---|---|---|---|---|",
@@ -747,6 +773,12 @@ def main(argv: list[str] | None = None) -> int:
         f"budget {COLD_BUDGET}x); warm modify p50 {results['warm_modify_us_p50']} µs vs "
         f"{results['warm_modify_floor_us_p50']} µs ({warm_ratio}x, budget {WARM_BUDGET}x); "
         f"{results['duration_seconds']} s; written to {out}"
+    )
+    for line in budget_verdicts(results["budgets"]):
+        log(line)
+    log(
+        budget_summary(results["budgets"])
+        + (" (a quick run: few samples, on a machine doing other work)" if args.quick else "")
     )
     return 0
 

@@ -11,9 +11,12 @@ running in a local execution environment (`local.runtime`).
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import json
 import os
+import pathlib
+import shlex
 import signal
 import socket
 import sys
@@ -26,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from local import stack
 from local.gateway import http_from_proxy_response, routed_event
 from local.runtime import FunctionPool, InvocationFailed
@@ -34,6 +39,7 @@ from threads_api.errors import ApiError, body_too_large, internal_error
 from threads_api.keys import KeyExists, KeyTable
 from threads_api.resources import RETURNS_ITEM_VARIABLE
 
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 DEFAULT_CONCURRENCY = 4
@@ -286,17 +292,19 @@ def banner(base_url: str, storage: str, keys_endpoint: str, routes: list[stack.R
         ]
     )
     listed = ", ".join(route.key for route in routes)
+    # The project's Python has the openai client; `cd` first, so that the lines work from any terminal.
+    here = shlex.quote(str(ROOT))
     return (
         f"Threads API on {base_url}\n"
         f"  routes: {listed}\n"
         f"  storage: {storage}\n"
         f"  API key: {auth}\n"
         "    send it as `Authorization: Bearer <key>`; each key acts for its project only. More keys:\n"
-        f"    python3 -m uv run python -m admin.keys --endpoint {keys_endpoint} create --project <project>\n"
+        f'    cd {here} && make keys ARGS="--endpoint {keys_endpoint} create --project <project>"\n'
         "\n"
-        "Try it: paste these three lines into `python3 -m uv run python` in another terminal"
+        f"Try it: in another terminal, start the project's Python with `cd {here} && make python`"
         + ("" if key else " (with OPENAI_API_KEY set to one of your keys)")
-        + ":\n"
+        + " and paste these three lines:\n"
         "\n"
         f"{snippet}\n"
         "\n"
@@ -304,11 +312,36 @@ def banner(base_url: str, storage: str, keys_endpoint: str, routes: list[stack.R
     )
 
 
+def port_from_environment() -> int:
+    text = os.environ.get("PORT", str(DEFAULT_PORT)).strip()
+    if not text.isdigit() or int(text) > 65535:
+        raise SystemExit(f"make serve: PORT={text!r} is not a port number (0 to 65535; 0 picks any free one)")
+    return int(text)
+
+
+def bind(port: int, routes: list[stack.Route]) -> LocalApiServer:
+    """The server, listening; a port in use or refused is one line, not a traceback."""
+    try:
+        return LocalApiServer((HOST, port), routes, {})
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise SystemExit(
+                f"make serve: port {port} on {HOST} is in use (another make serve?): "
+                f"PORT={port + 1 if port < 65535 else 3001} make serve uses another, PORT=0 any free one"
+            ) from None
+        raise SystemExit(
+            f"make serve: cannot listen on {HOST}:{port}: {error.strerror} (PORT=0: any free port)"
+        ) from None
+
+
 def main() -> int:
-    port = int(os.environ.get("PORT", DEFAULT_PORT))
+    port = port_from_environment()
     concurrency = int(os.environ.get("LAMBDA_CONCURRENCY", DEFAULT_CONCURRENCY))
     template = stack.load_template()
+    all_routes = stack.routes(template)
     with ExitStack() as cleanup:
+        server = bind(port, all_routes)  # first: a busy port is found before anything else starts
+        cleanup.callback(server.server_close)
         endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
         if endpoint and not is_local_endpoint(endpoint):
             raise SystemExit(
@@ -329,19 +362,17 @@ def main() -> int:
             aws = {**EMBEDDED_AWS, "AWS_ENDPOINT_URL_DYNAMODB": endpoint}
             storage = f"embedded (moto in server mode, in memory, on {endpoint})"
         client = dynamodb_client(endpoint, aws)
-        tables = prepare_tables(client, template, {**os.environ, **aws})
+        try:
+            tables = prepare_tables(client, template, {**os.environ, **aws})
+        except (BotoCoreError, ClientError) as error:
+            raise SystemExit(f"make serve: the DynamoDB at {endpoint} did not answer as one: {error}") from None
         storage += "; tables " + ", ".join(tables.values())
         auth, shown_key = install_keys(KeyTable(client, tables["KeysTable"]))
 
-        pools = {
-            name: FunctionPool(function, function_environment(function, template, aws), concurrency)
-            for name, function in stack.functions(template).items()
-        }
-        for pool in pools.values():
-            cleanup.callback(pool.close)
-        all_routes = stack.routes(template)
-        server = LocalApiServer((HOST, port), all_routes, pools)
-        cleanup.callback(server.server_close)
+        pools = server.pools
+        for name, function in stack.functions(template).items():
+            pools[name] = FunctionPool(function, function_environment(function, template, aws), concurrency)
+            cleanup.callback(pools[name].close)
         for pool in pools.values():
             pool.warm_up()
 

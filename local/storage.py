@@ -60,8 +60,9 @@ def embedded_dynamodb_server(host: str = "127.0.0.1") -> Iterator[str]:
         thread.join(timeout=5)
 
 
-def dynamodb_client(endpoint_url: str | None, environment: dict[str, str]) -> Any:
-    """A boto3 DynamoDB client for the endpoint, with the credentials and region of `environment`."""
+def dynamodb_client(endpoint_url: str | None, environment: dict[str, str], config: Any = None) -> Any:
+    """A boto3 DynamoDB client for the endpoint, with the credentials and region of `environment` (and botocore's
+    `config`, if given)."""
     import boto3
 
     session = boto3.session.Session(
@@ -70,7 +71,7 @@ def dynamodb_client(endpoint_url: str | None, environment: dict[str, str]) -> An
         aws_session_token=environment.get("AWS_SESSION_TOKEN"),
         region_name=environment.get("AWS_REGION") or environment.get("AWS_DEFAULT_REGION") or "us-east-1",
     )
-    return session.client("dynamodb", endpoint_url=endpoint_url)
+    return session.client("dynamodb", endpoint_url=endpoint_url, config=config)
 
 
 def prepare_tables(client: Any, template: dict, environment: dict[str, str]) -> dict[str, str]:

@@ -44,7 +44,8 @@ def test_quick_bench_writes_results_report_and_chart(tmp_path):
     assert results["budgets"]["cold_start"]["limit"] == 1.5 and results["budgets"]["warm_modify"]["limit"] == 2.0
     assert results["cold"]["ours"]["cold_ms"]["n"] >= 3
     assert results["import_profile"]["shipped"]["packages_ms"]
-    assert "## Cold start" in (tmp_path / "REPORT.md").read_text()
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "## Cold start" in report
     assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
     worst = results["worst_bodies"]
@@ -52,3 +53,27 @@ def test_quick_bench_writes_results_report_and_chart(tmp_path):
         assert worst[name]["worst_bytes"] > 1_000_000 and worst[name]["small_bytes"] <= 16 * 1024
         assert worst[name]["worst_ms"] > worst[name]["small_ms"] > 0
     assert "## The worst invalid bodies" in (tmp_path / "REPORT.md").read_text()
+
+    # Whether each budget held is said in words, on the console and in the report, whichever way it went.
+    from bench.run import budget_summary, budget_verdicts
+
+    for line in [*budget_verdicts(results["budgets"]), budget_summary(results["budgets"])]:
+        assert line in done.stderr, (line, done.stderr[-2000:])
+        assert line in report, line
+    missed = [budget for budget in results["budgets"].values() if not budget["ok"]]
+    assert ("MISSED" in done.stderr) == bool(missed) and ("MISSED" in report) == bool(missed)
+
+
+def test_a_missed_budget_is_said_in_words():
+    from bench.run import budget_summary, budget_verdicts
+
+    budgets = {
+        "cold_start": {"ratio": 1.62, "limit": 1.5, "ok": False},
+        "warm_modify": {"ratio": 1.4, "limit": 2.0, "ok": True},
+    }
+    assert budget_verdicts(budgets) == [
+        "cold start: budget MISSED: 1.62x the floor, over the 1.5x allowed",
+        "warm modify p50: 1.4x the floor, within its 2.0x budget",
+    ]
+    assert budget_summary(budgets) == "Budget missed: cold start (1 of 2)."
+    assert budget_summary({"warm_modify": budgets["warm_modify"]}) == "Every budget held."

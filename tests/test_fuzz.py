@@ -7,7 +7,7 @@ Two documents drive it:
   (schemathesis' coverage phase, boundary values, and its Hypothesis fuzzing phase): no server error, every
   response is one the document describes (status code, content type, headers, body schema), and every request
   the document forbids is refused.
-- OpenAI's official spec (../shared/reference/openai-threads.openapi.json), positive data for createThread
+- OpenAI's official spec (tests/reference/openai-threads.openapi.json), positive data for createThread
   and modifyThread only: every request it allows that the contract supports is answered 200 with a body that
   is OpenAI's `ThreadObject`; a request the contract does not support gets exactly the contract's error for it.
 
@@ -215,7 +215,7 @@ def test_a_body_that_is_an_array_is_refused(table, path, body):
 
 
 # What OpenAI's spec allows and the contract does not support, with the error the contract gives each (rows of
-# ../shared/spec/threads-contract.md). OpenAI's spec states the metadata limits only in prose, and leaves the
+# the contract). OpenAI's spec states the metadata limits only in prose, and leaves the
 # tool objects open to any property.
 def contract_refusals(body: Any, *, create: bool) -> set[str]:
     """The error codes the contract answers this body with; empty when it supports the whole body."""

@@ -1,7 +1,7 @@
 """API keys (issue 4), through the public entry points: the Lambda handler with real HTTP API events, the official
 `openai` client in process and over HTTP, the local endpoint as a process, and the admin command as a subprocess.
 
-What the contract asks (../shared/spec/threads-contract.md, "Errors" and "Projects and keys"): no key, or one
+What the contract asks ("Errors" and "Projects and keys"): no key, or one
 that is not `Bearer <key>`, is a 401 before anything else; a wrong or revoked key is a 401 that shows only a
 masked key; a key never sees, changes or deletes another project's thread (the same 404 as a thread that never
 existed); keys are stored only as hashes; a revoked key stops working within a bounded time; and secrets never

@@ -117,7 +117,7 @@ def test_functions_inherit_neither_the_keys_nor_the_callers_aws_session(monkeypa
         "AWS_SECRET_ACCESS_KEY": "caller-secret",
         "AWS_SESSION_TOKEN": "caller-session-token",
         "AWS_PROFILE": "production",
-        "AWS_SHARED_CREDENTIALS_FILE": "/home/someone/.aws/credentials",
+        "AWS_SHARED_CREDENTIALS_FILE": "caller-credentials-file",
         "UNRELATED": "kept",
     }
     for name, value in caller.items():
@@ -132,5 +132,11 @@ def test_functions_inherit_neither_the_keys_nor_the_callers_aws_session(monkeypa
         assert environment["AWS_ACCESS_KEY_ID"] == LOCAL_AWS["AWS_ACCESS_KEY_ID"]
         assert environment["AWS_SECRET_ACCESS_KEY"] == LOCAL_AWS["AWS_SECRET_ACCESS_KEY"]
         values = set(environment.values())
-        assert not values & {"ASIACALLERKEY", "caller-secret", "caller-session-token", "production"}
+        assert not values & {
+            "ASIACALLERKEY",
+            "caller-secret",
+            "caller-session-token",
+            "production",
+            "caller-credentials-file",
+        }
         assert not any("sk-secret-key" in value for value in values)

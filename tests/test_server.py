@@ -87,7 +87,7 @@ def assert_still_serving(server) -> None:
 
 def readme_commands() -> list[str]:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    first_block = re.search(r"```sh\n(.*?)```", readme, re.DOTALL).group(1)
+    first_block = re.search(r"```sh[^\n]*\n(.*?)```", readme, re.DOTALL).group(1)
     return [line.split("#")[0].strip() for line in first_block.splitlines() if line.strip()]
 
 

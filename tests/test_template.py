@@ -37,6 +37,9 @@ THREAD_ROUTES = {
 }
 STAGE_TAG = {"Key": "stage", "Value": {"Ref": "Stage"}}
 NOTIFY = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+NO_VALUE = {"Ref": "AWS::NoValue"}
+# A customer-managed key for the tables, when the operator gives one: what DynamoDB needs of its caller.
+KMS_ACTIONS = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +113,10 @@ def test_each_function_has_a_role_of_its_own_that_grants_only_what_it_calls(reso
         table_grants: dict[str, set[str]] = {}
         by_service: dict[str, set[str]] = {}
         for policy in props["Policies"]:
+            condition = None
+            if list(policy) == ["Fn::If"]:  # a policy only some deployments have: the KMS key's, when given
+                condition, policy, otherwise = policy["Fn::If"]
+                assert otherwise == NO_VALUE, name
             for statement in as_list(policy["PolicyDocument"]["Statement"]):
                 assert statement["Effect"] == "Allow" and set(statement) == {"Effect", "Action", "Resource"}
                 actions = set(as_list(statement["Action"]))
@@ -128,11 +135,15 @@ def test_each_function_has_a_role_of_its_own_that_grants_only_what_it_calls(reso
                     assert resource_list == [{"Fn::GetAtt": [own_group, "Arn"]}], f"{name}: its own log group only"
                 elif service == "xray":
                     assert resource_list == ["*"]  # X-Ray has no resource-level permissions
+                elif service == "kms":
+                    assert condition == "HasTableKmsKey", f"{name}: KMS only when the tables have a key of ours"
+                    assert resource_list == [{"Ref": "TableKmsKeyArn"}], f"{name}: that key only"
                 else:
                     pytest.fail(f"{name} is granted {service} actions it does not call")
         assert table_grants == DYNAMODB_CALLS[name]
         assert by_service["logs"] == LOG_ACTIONS
         assert by_service["xray"] == XRAY_ACTIONS
+        assert by_service["kms"] == KMS_ACTIONS
 
 
 def test_each_function_logs_as_json_to_a_group_of_its_own_with_retention(template, resources, functions):
@@ -154,9 +165,11 @@ def test_each_function_is_traced(functions):
         assert function["Tracing"] == "Active", name
 
 
-def test_each_function_has_bounded_concurrency_unless_set_to_zero(template, functions):
+def test_concurrency_is_reserved_only_when_asked_so_a_first_deploy_fits_any_account(template, functions):
+    """Lambda refuses a reservation that leaves the account fewer than 100 unreserved executions, and new accounts
+    have low quotas: a default reservation would make the first deploy fail and roll back there."""
     parameter = template["Parameters"]["ReservedConcurrency"]
-    assert parameter["Type"] == "Number" and parameter["MinValue"] == 0 and parameter["Default"] > 0
+    assert parameter["Type"] == "Number" and parameter["MinValue"] == 0 and parameter["Default"] == 0
     unreserved_when_zero = {"Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, 0]}]}
     assert template["Conditions"]["ReservesConcurrency"] == unreserved_when_zero
     for name, function in functions.items():
@@ -165,10 +178,22 @@ def test_each_function_has_bounded_concurrency_unless_set_to_zero(template, func
         }, name
 
 
+# AWS's documentation (Lambda SnapStart, "Supported Regions", 2026): every commercial Region but these two.
+SNAPSTART_NOT_OFFERED = {"ap-east-2", "ap-southeast-6"}  # Asia Pacific (Taipei), Asia Pacific (New Zealand)
+
+
 def test_each_function_resumes_from_a_snapshot_of_its_published_version(template, functions):
     parameter = template["Parameters"]["EnableSnapStart"]
     assert parameter["Default"] == "true" and set(parameter["AllowedValues"]) == {"true", "false"}
-    assert template["Conditions"]["SnapStartEnabled"] == {"Fn::Equals": [{"Ref": "EnableSnapStart"}, "true"]}
+    assert template["Conditions"]["SnapStartEnabled"] == {
+        "Fn::And": [{"Fn::Equals": [{"Ref": "EnableSnapStart"}, "true"]}, {"Condition": "SnapStartOffered"}]
+    }
+    # The commercial Regions AWS lists without SnapStart: there it stays off, so the default deploys everywhere.
+    offered = template["Conditions"]["SnapStartOffered"]["Fn::Not"][0]["Fn::Or"]
+    without = {equals["Fn::Equals"][1] for equals in offered if equals["Fn::Equals"][0] == {"Ref": "AWS::Region"}}
+    assert without == SNAPSTART_NOT_OFFERED
+    for region in SNAPSTART_NOT_OFFERED:
+        assert region in parameter["Description"]
     for name, function in functions.items():
         assert function["SnapStart"] == {"ApplyOn": {"Fn::If": ["SnapStartEnabled", "PublishedVersions", "None"]}}
         # SnapStart works on published versions only: each change publishes one, and callers use the alias.
@@ -186,10 +211,93 @@ def test_every_table_is_durable(tables):
         assert props["BillingMode"] == "PAY_PER_REQUEST", name
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
         assert props["DeletionProtectionEnabled"] is True, name
-        assert props["SSESpecification"]["SSEEnabled"] is True, name
     threads = tables["ThreadsTable"]["Properties"]
     assert threads["KeySchema"] == [{"AttributeName": "thread_id", "KeyType": "HASH"}]
     assert threads["AttributeDefinitions"] == [{"AttributeName": "thread_id", "AttributeType": "S"}]
+
+
+def test_tables_use_the_free_aws_owned_key_unless_the_operator_gives_a_key_of_their_own(template, tables):
+    """`SSEEnabled: true` alone would pick the AWS-managed KMS key, billed per request; false (or none) is the
+    AWS-owned key, at no charge. A customer-managed key is a parameter: with it, KMS and that key."""
+    parameter = template["Parameters"]["TableKmsKeyArn"]
+    assert parameter["Default"] == "" and re.fullmatch(parameter["AllowedPattern"], "")
+    assert re.fullmatch(parameter["AllowedPattern"], "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef")
+    assert not re.fullmatch(parameter["AllowedPattern"], "alias/aws/dynamodb")  # the AWS-managed key: billed
+    assert template["Conditions"]["HasTableKmsKey"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "TableKmsKeyArn"}, ""]}]}
+    for name, table in tables.items():
+        assert table["Properties"]["SSESpecification"] == {
+            "SSEEnabled": {"Fn::If": ["HasTableKmsKey", True, False]},
+            "SSEType": {"Fn::If": ["HasTableKmsKey", "KMS", NO_VALUE]},
+            "KMSMasterKeyId": {"Fn::If": ["HasTableKmsKey", {"Ref": "TableKmsKeyArn"}, NO_VALUE]},
+        }, name
+
+
+def test_without_a_key_the_deployed_tables_are_not_on_a_billed_key(template, tables):
+    """Resolved as CloudFormation does with the default parameters: no SSEEnabled true, no KMS policy."""
+    for name, table in tables.items():
+        sse = resolve(table["Properties"]["SSESpecification"], template, {})
+        assert sse == {"SSEEnabled": False}, name
+    for role in of_type(template["Resources"], ROLE).values():
+        policies = resolve(role["Properties"]["Policies"], template, {})
+        assert not [policy for policy in policies if "kms" in json.dumps(policy)]
+    with_key = {"TableKmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/k"}
+    for name, table in tables.items():
+        sse = resolve(table["Properties"]["SSESpecification"], template, with_key)
+        assert sse == {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": with_key["TableKmsKeyArn"]}, name
+
+
+def condition_holds(name: str, template: dict, parameters: dict, region: str = "us-east-1") -> bool:
+    """A template condition, evaluated with the parameters given (defaults for the rest)."""
+
+    def value(node):
+        if isinstance(node, dict) and list(node) == ["Ref"]:
+            if node["Ref"] == "AWS::Region":
+                return region
+            return parameters.get(node["Ref"], template["Parameters"][node["Ref"]].get("Default"))
+        return node
+
+    def holds(node) -> bool:
+        ((function, arguments),) = node.items()
+        if function == "Condition":
+            return holds(template["Conditions"][arguments])
+        if function == "Fn::Equals":
+            return str(value(arguments[0])) == str(value(arguments[1]))
+        if function == "Fn::Not":
+            return not holds(arguments[0])
+        if function == "Fn::And":
+            return all(holds(argument) for argument in arguments)
+        if function == "Fn::Or":
+            return any(holds(argument) for argument in arguments)
+        raise AssertionError(f"condition function {function}")
+
+    return holds(template["Conditions"][name])
+
+
+def resolve(node, template: dict, parameters: dict, region: str = "us-east-1"):
+    """`node` with its Fn::If taken as CloudFormation would, AWS::NoValue dropped and parameter Refs given."""
+    if isinstance(node, dict):
+        if list(node) == ["Fn::If"]:
+            name, then, otherwise = node["Fn::If"]
+            return resolve(
+                then if condition_holds(name, template, parameters, region) else otherwise, template, parameters, region
+            )
+        if node == NO_VALUE:
+            return NO_VALUE
+        if list(node) == ["Ref"] and node["Ref"] in template["Parameters"]:
+            return parameters.get(node["Ref"], template["Parameters"][node["Ref"]].get("Default"))
+        resolved = {key: resolve(value, template, parameters, region) for key, value in node.items()}
+        return {key: value for key, value in resolved.items() if value != NO_VALUE}
+    if isinstance(node, list):
+        return [item for item in (resolve(value, template, parameters, region) for value in node) if item != NO_VALUE]
+    return node
+
+
+def test_snapstart_stays_off_where_lambda_does_not_offer_it(template):
+    assert condition_holds("SnapStartEnabled", template, {}, "us-east-1")
+    assert condition_holds("SnapStartEnabled", template, {}, "eu-central-2")
+    for region in SNAPSTART_NOT_OFFERED:
+        assert not condition_holds("SnapStartEnabled", template, {}, region)
+    assert not condition_holds("SnapStartEnabled", template, {"EnableSnapStart": "false"}, "us-east-1")
 
 
 def test_api_routes_and_catch_all(resources, functions):
@@ -215,8 +323,7 @@ def test_api_keeps_the_default_stage_logs_access_and_throttles(template, resourc
         logs = props["AccessLogSettings"]
         group = resources[get_att(logs["DestinationArn"])]
         assert group["Type"] == LOG_GROUP and group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
-        # JSON once API Gateway has put its values in: each $context variable is inside a JSON string.
-        record = json.loads(re.sub(r"\$context\.[A-Za-z.]+", "x", logs["Format"]))
+        record = render_access_log(logs["Format"], HOSTILE)
         assert {"requestId", "status", "routeKey", "integrationLatency", "responseLatency"} <= set(record), name
         assert "authorization" not in logs["Format"].lower() and "header" not in logs["Format"].lower()
         assert props["DefaultRouteSettings"] == {
@@ -226,6 +333,67 @@ def test_api_keeps_the_default_stage_logs_access_and_throttles(template, resourc
     for parameter in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
         assert template["Parameters"][parameter]["Type"] == "Number"
         assert template["Parameters"][parameter]["Default"] >= template["Parameters"][parameter]["MinValue"] >= 1
+
+
+# The $context variables whose text API Gateway makes itself (ids, times, numbers, its route keys and messages),
+# with values of the kind it writes. Any other variable may carry what a client sent (a user agent, a path), and
+# API Gateway puts it in as it is: AWS documents no escaping for access-log variables.
+GATEWAY_MADE = {
+    "$context.requestId": "JtCDGiz5IAMEbVQ=",
+    "$context.requestTime": "02/Dec/2026:05:46:01 +0000",
+    "$context.identity.sourceIp": "203.0.113.7",
+    "$context.httpMethod": "POST",
+    "$context.routeKey": "POST /v1/threads/{thread_id}",
+    "$context.protocol": "HTTP/1.1",
+    "$context.status": "200",
+    "$context.responseLength": "-",
+    "$context.responseLatency": "21",
+    "$context.integration.status": "404",
+    "$context.integration.latency": "19",
+    "$context.integrationErrorMessage": "-",
+    "$context.error.message": "Not Found",
+}
+# What a client can put in a header or a path: quotes, a backslash, a control character, a line break.
+HOSTILE = 'curl/8 "x" \\ \\" \u0007 }{\n"injected":"yes'
+
+
+def render_access_log(format_text: str, client_text: str) -> dict:
+    """One access-log line as API Gateway writes it: each variable's text put in verbatim (no escaping), the
+    client-supplied ones given `client_text`; parsed as the JSON it must be."""
+    rendered = re.sub(
+        r"\$context\.[A-Za-z.]+", lambda found: GATEWAY_MADE.get(found.group(0), client_text), format_text
+    )
+    return json.loads(rendered)
+
+
+def test_access_log_stays_json_whatever_a_client_sends_and_logs_the_functions_status(resources):
+    for name, api in of_type(resources, HTTP_API).items():
+        format_text = api["Properties"]["AccessLogSettings"]["Format"]
+        variables = set(re.findall(r"\$context\.[A-Za-z.]+", format_text))
+        assert variables <= set(GATEWAY_MADE), f"{name} logs client-supplied text: {variables - set(GATEWAY_MADE)}"
+        record = render_access_log(format_text, HOSTILE)
+        assert set(record.values()) <= set(GATEWAY_MADE.values()), record
+        # The function's answer (a 404 here), not the Lambda service's 200 for having run it.
+        assert "$context.integrationStatus" not in format_text
+        assert record["integrationStatus"] == GATEWAY_MADE["$context.integration.status"]
+        # The check itself: a user agent in quotes, as the format had it, breaks the line.
+        with pytest.raises(json.JSONDecodeError):
+            render_access_log(format_text[:-1] + ',"userAgent":"$context.identity.userAgent"}', HOSTILE)
+
+
+def test_throttling_is_described_as_what_api_gateway_documents(template):
+    """DefaultRouteSettings is each route's default throttling (AWS's docs do not say the routes share it)."""
+    for parameter in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
+        description = template["Parameters"][parameter]["Description"]
+        assert "each route" in description and "summed" not in description and "all routes" not in description
+
+
+def metrics_read(alarm_props) -> list[tuple[str, str]]:
+    """(namespace, metric name) of every metric an alarm reads, each once (CloudWatch bills alarms per metric)."""
+    stats = [m["MetricStat"]["Metric"] for m in alarm_props.get("Metrics", []) if "MetricStat" in m]
+    if "MetricName" in alarm_props:
+        stats.append(alarm_props)
+    return [(json.dumps(stat["Namespace"]), stat["MetricName"]) for stat in stats]
 
 
 def metrics_watched(alarm_props):
@@ -355,7 +523,7 @@ def test_samconfig_deploys_with_sensible_defaults():
     deploy = config["deploy"]["parameters"]
     assert deploy["capabilities"] == "CAPABILITY_IAM"  # the template makes roles, none with a fixed name
     assert deploy["resolve_s3"] is True
-    assert deploy["confirm_changeset"] is True
+    assert deploy["confirm_changeset"] is False  # make deploy runs unattended; make deploy-guided asks
     assert config["build"]["parameters"].get("use_container", False) is False
 
 
@@ -413,3 +581,68 @@ def test_401s_are_counted_from_the_access_log_and_alarmed(template, resources):
     assert metric["MetricStat"]["Stat"] == "Sum" and metric["MetricStat"]["Period"] == 300
     assert alarm["Threshold"] == {"Ref": "UnauthorizedAlarmThreshold"}
     assert template["Parameters"]["UnauthorizedAlarmThreshold"]["Default"] >= 1
+
+
+# The docs' lists, checked against the template, so that an alarm, a metric or an output added there must be
+# written down in the operating guide too.
+
+NUMBERS = {
+    1: "one",
+    2: "two",
+    3: "three",
+    4: "four",
+    5: "five",
+    6: "six",
+    7: "seven",
+    8: "eight",
+    9: "nine",
+    10: "ten",
+    11: "eleven",
+    12: "twelve",
+    13: "thirteen",
+    14: "fourteen",
+    15: "fifteen",
+    16: "sixteen",
+}
+
+
+def readme_section(title: str) -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index(f"\n{title}\n")
+    level = title.split(" ")[0]
+    following = re.search(rf"\n#{{1,{len(level)}}} ", readme[start + len(title) + 2 :])
+    return readme[start : start + len(title) + 2 + following.start()] if following else readme[start:]
+
+
+def test_the_operating_guide_lists_every_alarm_and_counts_their_metrics(resources):
+    alarms = {name: alarm["Properties"] for name, alarm in of_type(resources, ALARM).items()}
+    metrics = sum(len(metrics_read(alarm)) for alarm in alarms.values())
+    guide = readme_section("## Operating it")
+    assert set(re.findall(r"`(\w+Alarm)`", guide)) == set(alarms)
+    sentence = f"{NUMBERS[len(alarms)].capitalize()} alarms read {NUMBERS[metrics]} metrics"
+    assert sentence in guide, f"the guide should say: {sentence}"
+    for name, alarm in alarms.items():
+        entry = re.search(rf"`{name}`[^(\n]*\(([^)]*)\)", guide)
+        named = set(re.findall(r"`(\w+)`", entry.group(1))) if entry else set()
+        # Each alarm's metrics named beside it (a shared entry names the metrics of each of its alarms).
+        assert {metric for _, metric in metrics_read(alarm)} <= named, name
+    costs = readme_section("### Cost per million modify requests")
+    assert f"$0.10 per metric they read: {NUMBERS[metrics]}, ${metrics * 0.10:.2f}" in costs
+
+
+def test_the_docs_list_every_output(template):
+    deploying = readme_section("## Deploying")
+    listed = re.search(r"The stack's outputs \(`make outputs`[^:]*:([^.]*)\.", deploying)
+    assert listed and set(re.findall(r"`(\w+)`", listed.group(1))) == set(template["Outputs"])
+
+
+def test_the_docs_count_the_routes_sam_deploy_guided_asks_about(functions):
+    """`sam deploy --guided` asks "has no authentication. Is this okay?" once per HttpApi event."""
+    events = [event for function in functions.values() for event in function["Events"].values()]
+    asked = sum(event["Type"] == "HttpApi" for event in events)
+    assert f"once for each of the API's {NUMBERS[asked]} routes" in readme_section("## Deploying")
+
+
+def test_the_cost_page_says_what_encryption_costs():
+    costs = readme_section("### Cost per million modify requests")
+    assert "KMS" in costs and "AWS-owned key" in costs and "TableKmsKeyArn" in costs

@@ -1,6 +1,6 @@
 """Every error the API answers with, and the contract's exact texts.
 
-This is the one module that holds the wording of ../shared/spec/threads-contract.md's error table.
+This is the one module that holds the wording of the contract's error table.
 Each error is an `ApiError` value; the HTTP layer (app.py) answers it in the OpenAI error envelope.
 """
 
