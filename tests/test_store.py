@@ -630,3 +630,35 @@ def test_a_thread_that_keeps_changing_gives_up_as_unavailable(own_store, dynamod
     assert len(made) == 5
     stored = own_store.get(DEFAULT_PROJECT, FULL.id)
     assert "new" not in stored.metadata and stored.version == FULL.version + 5
+
+
+def test_a_thread_deleted_between_read_and_merge_write_is_not_found(own_store, dynamodb):
+    def delete(_: int):
+        ThreadStore(dynamodb, TABLE_NAME).delete(DEFAULT_PROJECT, FULL.id)
+
+    made = _changed_before_each_merge_write(own_store._client, delete, times=1)
+    with pytest.raises(ThreadNotFound) as raised:
+        own_store.update(DEFAULT_PROJECT, FULL.id, patch_of({"metadata": {"key01": None, "new": "v"}}))
+    assert len(made) == 1 and raised.value.args == (FULL.id,)
+    assert "metadata" not in raw_item(dynamodb, FULL.id)  # the tombstone stays one
+
+
+def test_without_the_item_sent_back_a_merge_conflict_is_read_again(dynamodb):
+    """A storage that never sends the stored item with a failed condition (the switch off): the merge reads the
+    thread again by its id, and merges on what it finds."""
+    import boto3
+
+    from local.launch import LOCAL_AWS
+
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=dynamodb.meta.endpoint_url,
+        region_name=dynamodb.meta.region_name,
+        aws_access_key_id=LOCAL_AWS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_AWS["AWS_SECRET_ACCESS_KEY"],
+    )
+    store = ThreadStore(client, TABLE_NAME, returns_item_on_failure=False)
+    made = _changed_before_each_merge_write(client, _bump(dynamodb, "key02"), times=1)
+    updated = store.update(DEFAULT_PROJECT, FULL.id, patch_of({"metadata": {"key01": None, "new": "v"}}))
+    assert len(made) == 1 and updated.metadata["key02"] == "concurrent0" and updated.metadata["new"] == "v"
+    assert updated.version == FULL.version + 2
