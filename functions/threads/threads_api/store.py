@@ -184,12 +184,9 @@ class ThreadStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except _ConditionFailed as failed:
-            stored = self._stored_item(failed, thread_id)
-            thread = _live_thread(stored, project, thread_id)
-            written = _version_written(stored, token)
-            if written is not None:
-                return replace(thread, version=written)  # a resend of this write, which DynamoDB had applied
-            _check_version(thread, expected)
+            thread, applied = self._refused(failed, project, thread_id, token, expected)
+            if applied:
+                return thread
             # The thread is near the limit: only the merged result can tell whether this patch fits.
             return self._merge_and_write(project, thread_id, patch, thread, expected, token)
         return from_item(response["Attributes"])
@@ -275,15 +272,26 @@ class ThreadStore:
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except _ConditionFailed as failed:
-                item = self._stored_item(failed, thread_id)
-                stored = _live_thread(item, project, thread_id)
-                written = _version_written(item, token)
-                if written is not None:
-                    return replace(stored, version=written)  # a resend of this write, which DynamoDB had applied
-                _check_version(stored, expected)
+                stored, applied = self._refused(failed, project, thread_id, token, expected)
+                if applied:
+                    return stored
                 continue  # changed meanwhile: merge again
             return from_item(response["Attributes"])
         raise StorageUnavailable("the thread kept changing while a large patch was merged")
+
+    def _refused(
+        self, failed: _ConditionFailed, project: str, thread_id: str, token: str, expected: Versions
+    ) -> tuple[Thread, bool]:
+        """The thread an update was refused on, and whether the update was applied after all: a resend of a write
+        DynamoDB had applied, answered with the thread as stored and the version that write made. Otherwise
+        ThreadNotFound or PreconditionFailed, or the thread, at a version `expected` allows."""
+        item = self._stored_item(failed, thread_id)
+        thread = _live_thread(item, project, thread_id)
+        written = _version_written(item, token)
+        if written is not None:
+            return replace(thread, version=written), True
+        _check_version(thread, expected)
+        return thread, False
 
     def _read(self, thread_id: str) -> dict | None:
         return self._call("get_item", TableName=self._table, Key=_key(thread_id), ConsistentRead=True).get("Item")
