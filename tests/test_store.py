@@ -17,6 +17,7 @@ from threads_api.patch import ThreadPatch
 from threads_api.store import (
     TOMBSTONE_SECONDS,
     MetadataLimitExceeded,
+    PreconditionFailed,
     StorageUnavailable,
     ThreadNotFound,
     ThreadStore,
@@ -662,3 +663,46 @@ def test_without_the_item_sent_back_a_merge_conflict_is_read_again(dynamodb):
     updated = store.update(DEFAULT_PROJECT, FULL.id, patch_of({"metadata": {"key01": None, "new": "v"}}))
     assert len(made) == 1 and updated.metadata["key02"] == "concurrent0" and updated.metadata["new"] == "v"
     assert updated.version == FULL.version + 2
+
+
+def test_an_if_match_merge_overtaken_between_read_and_write_is_412(own_store, dynamodb):
+    """Near the limit, an If-Match write is merged on the version read; if another write lands before the merge's
+    write, the thread is no longer at a version If-Match names: 412, not a merge on the new version."""
+    made = _changed_before_each_merge_write(own_store._client, _bump(dynamodb, "key02"), times=1)
+    with pytest.raises(PreconditionFailed):
+        own_store.update(DEFAULT_PROJECT, FULL.id, patch_of({"metadata": {"key01": "x"}}), frozenset({FULL.version}))
+    assert len(made) == 1
+    stored = own_store.get(DEFAULT_PROJECT, FULL.id)
+    assert stored.metadata["key01"] == FULL.metadata["key01"] and stored.version == FULL.version + 1
+
+
+def test_a_resent_merge_write_overtaken_by_another_answers_its_own_version(request, own_store, new_store):
+    """The merge's write is applied, its answer lost, another write lands, then botocore resends it: recognised,
+    and answered with the version the merge made, not the one stored now. (Applying a request in the send hook
+    is moto's: on dynalite the hook cannot apply it.)"""
+    if request.node.callspec.params["dynamodb"] != "moto":
+        pytest.skip("the write is applied in botocore's send hook, which only moto serves")
+    import botocore.exceptions
+    from moto.core.models import botocore_stubber
+
+    client, resent = own_store._client, []
+
+    def apply_then_lose(request, event_name, **_):
+        if b"#version = :seen" not in request.body:
+            return None
+        if resent:
+            return None
+        resent.append(True)
+        botocore_stubber(event_name=event_name, request=request)  # applied...
+        new_store().update(DEFAULT_PROJECT, FULL.id, patch_of({"metadata": {"key02": "overtaking"}}))  # overtaken...
+        raise botocore.exceptions.ReadTimeoutError(endpoint_url=request.url)  # ...and its answer lost
+
+    client.meta.events.register("before-send.dynamodb", apply_then_lose)
+    try:
+        updated = own_store.update(DEFAULT_PROJECT, FULL.id, patch_of({"metadata": {"key01": None, "new": "v"}}))
+    finally:
+        client.meta.events.unregister("before-send.dynamodb", apply_then_lose)
+    assert resent and updated.version == FULL.version + 1
+    stored = own_store.get(DEFAULT_PROJECT, FULL.id)
+    assert stored.version == FULL.version + 2 and stored.metadata["new"] == "v" and "key01" not in stored.metadata
+    assert stored.metadata["key02"] == "overtaking"
