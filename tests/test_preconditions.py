@@ -431,3 +431,16 @@ def test_a_second_create_while_the_first_is_running_is_told_to_retry(invoke, dyn
     assert thread_count(dynamodb) == before + 1
     again = create(invoke, {"metadata": {"a": "1"}}, "key-in-flight")
     assert again.status == 200 and again.json == first.json
+
+
+@pytest.mark.parametrize("if_match, status", [('"1"', 200), ('"2"', 412)])
+def test_if_match_holds_on_a_patch_of_more_than_32_keys(invoke, dynamodb, if_match, status):
+    """A patch naming more than 32 keys is merged here and written whole: If-Match is checked on that path too."""
+    before = stored(dynamodb, BASIC.id)
+    body = {"metadata": {**{f"gone{i}": None for i in range(33)}, "a": "b"}}
+    result = invoke("POST", f"/v1/threads/{BASIC.id}", body, headers={"if-match": if_match})
+    assert result.status == status
+    if status == 412:
+        assert result.json == {"error": PRECONDITION_FAILED} and stored(dynamodb, BASIC.id) == before
+    else:
+        assert result.headers["etag"] == '"2"' and result.json["metadata"] == {**BASIC.metadata, "a": "b"}
