@@ -589,21 +589,25 @@ def _bump(dynamodb, key: str):
     return change
 
 
-@pytest.fixture
-def own_store(dynamodb, new_store):
-    """A store on a client of its own, so hooks on it do not see the test's direct writes."""
+def own_client(dynamodb):
+    """A client of its own on the same storage, so hooks on it do not see the test's direct writes."""
     import boto3
 
     from local.launch import LOCAL_AWS
 
-    client = boto3.client(
+    return boto3.client(
         "dynamodb",
         endpoint_url=dynamodb.meta.endpoint_url,
         region_name=dynamodb.meta.region_name,
         aws_access_key_id=LOCAL_AWS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=LOCAL_AWS["AWS_SECRET_ACCESS_KEY"],
     )
-    return new_store(client)
+
+
+@pytest.fixture
+def own_store(dynamodb, new_store):
+    """A store on a client of its own."""
+    return new_store(own_client(dynamodb))
 
 
 def test_a_change_between_read_and_write_is_merged_again_not_lost(own_store, dynamodb):
@@ -647,17 +651,7 @@ def test_a_thread_deleted_between_read_and_merge_write_is_not_found(own_store, d
 def test_without_the_item_sent_back_a_merge_conflict_is_read_again(dynamodb):
     """A storage that never sends the stored item with a failed condition (the switch off): the merge reads the
     thread again by its id, and merges on what it finds."""
-    import boto3
-
-    from local.launch import LOCAL_AWS
-
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=dynamodb.meta.endpoint_url,
-        region_name=dynamodb.meta.region_name,
-        aws_access_key_id=LOCAL_AWS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_AWS["AWS_SECRET_ACCESS_KEY"],
-    )
+    client = own_client(dynamodb)
     store = ThreadStore(client, TABLE_NAME, returns_item_on_failure=False)
     made = _changed_before_each_merge_write(client, _bump(dynamodb, "key02"), times=1)
     updated = store.update(DEFAULT_PROJECT, FULL.id, patch_of({"metadata": {"key01": None, "new": "v"}}))
