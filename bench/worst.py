@@ -16,7 +16,7 @@ import time
 
 from local.events import LambdaContext, http_event
 from local.fixtures import API_KEY, BASIC
-from threads_api.errors import MAX_BODY_BYTES
+from threads_api.limits import MAX_BODY_BYTES
 
 ROUNDS = 5
 

@@ -36,7 +36,8 @@ from local.gateway import http_from_proxy_response, routed_event
 from local.runtime import FunctionPool, InvocationFailed
 from local.storage import EMBEDDED_AWS, dynamodb_client, embedded_dynamodb_server, prepare_tables
 from threads_api.errors import ApiError, body_too_large, internal_error
-from threads_api.keys import KeyExists, KeyTable
+from threads_api.exceptions import KeyExists
+from threads_api.keys import KeyTable
 from threads_api.resources import RETURNS_ITEM_VARIABLE
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -26,7 +26,8 @@ from local.fixtures import DEFAULT_PROJECT
 from tests.reference import reference_metadata
 from threads_api.models import ModifyThreadRequest
 from threads_api.patch import ThreadPatch
-from threads_api.store import MetadataLimitExceeded, PreconditionFailed, StorageUnavailable, ThreadStore
+from threads_api.exceptions import MetadataLimitExceeded, PreconditionFailed, StorageUnavailable
+from threads_api.store import ThreadStore
 
 WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
 KEYS = [f"k{i}" for i in range(18)]  # more than 16: some writes are refused for the pair limit

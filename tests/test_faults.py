@@ -638,14 +638,14 @@ MAX_BACKOFF_SECONDS = 1.0  # botocore's standard mode, one retry: rand(0, 1) * m
 
 def call_budget() -> float:
     """The longest one DynamoDB call can take before the client gives up."""
-    from threads_api.resources import DYNAMODB_CONFIG as config
+    from threads_api.dynamodb import CLIENT_CONFIG as config
 
     attempts = attempts_of(config)
     return (config.connect_timeout + config.read_timeout) * attempts + MAX_BACKOFF_SECONDS * (attempts - 1)
 
 
 def test_the_client_has_explicit_timeouts_and_a_small_retry_budget():
-    from threads_api.resources import DYNAMODB_CONFIG as config
+    from threads_api.dynamodb import CLIENT_CONFIG as config
 
     assert config.connect_timeout and config.read_timeout  # never botocore's 60 s defaults
     assert config.retries["mode"] == "standard"
@@ -656,12 +656,12 @@ def test_the_client_has_explicit_timeouts_and_a_small_retry_budget():
 
 
 def test_the_client_made_is_the_configured_one():
-    from threads_api import resources
+    from threads_api import dynamodb, resources
 
     client = resources.dynamodb_client()
-    assert client.meta.config.connect_timeout == resources.DYNAMODB_CONFIG.connect_timeout
-    assert client.meta.config.read_timeout == resources.DYNAMODB_CONFIG.read_timeout
-    assert client.meta.config.retries == resources.DYNAMODB_CONFIG.retries
+    assert client.meta.config.connect_timeout == dynamodb.CLIENT_CONFIG.connect_timeout
+    assert client.meta.config.read_timeout == dynamodb.CLIENT_CONFIG.read_timeout
+    assert client.meta.config.retries == dynamodb.CLIENT_CONFIG.retries
 
 
 class SilentDynamoDB:
@@ -778,7 +778,7 @@ def handle(method: str, path: str, body=None, api_key: str = "sk-local-example")
 
 
 def test_a_dynamodb_that_never_answers_is_a_503_within_the_budget(silent_dynamodb):
-    from threads_api.resources import DYNAMODB_CONFIG
+    from threads_api.dynamodb import CLIENT_CONFIG as DYNAMODB_CONFIG
 
     assert handle("GET", "/v1/nothing")[0] == 404  # the key is looked up (answered) and cached
     assert silent_dynamodb.requests == [f"GetItem {KEYS_TABLE_NAME}"]
@@ -794,7 +794,7 @@ def test_a_dynamodb_that_never_answers_is_a_503_within_the_budget(silent_dynamod
 
 
 def test_a_key_lookup_that_never_answers_is_a_503_within_the_budget(silent_dynamodb):
-    from threads_api.resources import DYNAMODB_CONFIG
+    from threads_api.dynamodb import CLIENT_CONFIG as DYNAMODB_CONFIG
 
     silent_dynamodb.answer_keys = False
     started = time.monotonic()

@@ -40,7 +40,7 @@ from werkzeug.test import Client
 from local.embedded import TABLE_NAME
 from local.fixtures import API_KEY, BASIC, EMPTY, FULL
 from local.wsgi import application
-from threads_api.models import MAX_METADATA_PAIRS
+from threads_api.limits import MAX_METADATA_PAIRS
 from threads_api.store import to_item
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

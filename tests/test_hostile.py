@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from local.embedded import TABLE_NAME, embedded_dynamodb
 from local.fixtures import API_KEY, BASIC, EMPTY, FIXTURE_THREADS, FULL, seed_fixture_keys, seed_fixture_threads
-from threads_api.errors import MAX_BODY_BYTES
+from threads_api.limits import MAX_BODY_BYTES
 from threads_api.store import from_item
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -51,7 +51,8 @@ from local.launch import (
     local_endpoint,
     server_environment,
 )
-from threads_api.keys import Authenticator, InvalidApiKey, KeyTable, MissingApiKey, key_hash, masked, new_secret
+from threads_api.exceptions import InvalidApiKey, MissingApiKey
+from threads_api.keys import Authenticator, KeyTable, key_hash, masked, new_secret
 
 # The SDK marks the Assistants API deprecated; every call warns.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

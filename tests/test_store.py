@@ -14,14 +14,8 @@ from local.fixtures import BASIC, DEFAULT_PROJECT, EMPTY, FIXTURE_THREADS, FULL,
 from tests.reference import reference_merge
 from threads_api.models import TOOL_ID_LISTS, ModifyThreadRequest
 from threads_api.patch import ThreadPatch
-from threads_api.store import (
-    TOMBSTONE_SECONDS,
-    MetadataLimitExceeded,
-    PreconditionFailed,
-    StorageUnavailable,
-    ThreadNotFound,
-    ThreadStore,
-)
+from threads_api.exceptions import MetadataLimitExceeded, PreconditionFailed, StorageUnavailable, ThreadNotFound
+from threads_api.store import TOMBSTONE_SECONDS, ThreadStore
 from threads_api.thread import is_issued_thread_id
 
 OTHER_PROJECT = "proj_other"

@@ -16,7 +16,8 @@ import pytest
 
 from local.fixtures import API_KEY, BASIC
 from threads_api import errors
-from threads_api.errors import MAX_BODY_BYTES, ApiError
+from threads_api.errors import ApiError
+from threads_api.limits import MAX_BODY_BYTES
 
 CREATE = "/v1/threads"
 MODIFY = f"/v1/threads/{BASIC.id}"

@@ -2,8 +2,9 @@
 
 The API reads every body as JSON, whatever its declared content type or transfer encoding. A body that cannot
 be read, or that is JSON `null` or an array (no object, yet no empty body either), is not an exception here: it
-becomes an `UnreadableBody` value that the body models reject, so that the problem is reported among the other
-validation errors, in the contract's order.
+becomes an `UnreadableBody` value (`BodyTooLarge`, `InvalidJson` or `NotAnObject`) that the body models reject
+with the `UNREADABLE` validation error carrying it, so that the problem is reported among the other validation
+errors, in the contract's order.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from pydantic_core import PydanticCustomError
 
-from .errors import MAX_BODY_BYTES
+from .limits import MAX_BODY_BYTES
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 # JSON's white space (RFC 8259): a body of only these is no body. Python's str.strip() would also take other
@@ -26,13 +27,26 @@ _JSON_WHITE_SPACE = " \t\n\r"
 
 
 @dataclass(frozen=True, slots=True)
-class UnreadableBody:
-    # "body_too_large", "json_invalid", "null_body" or "array_body": the validation error type it becomes
-    reason: str
-    size: int = 0
+class BodyTooLarge:
+    size: int  # in bytes
 
 
-def as_json_text_event(event: dict) -> dict:
+@dataclass(frozen=True, slots=True)
+class InvalidJson:
+    """Not UTF-8, not JSON, or JSON that holds text no Unicode string can (a lone surrogate escape)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotAnObject:
+    value: None | list[Any]  # JSON `null`, or an array
+
+
+UnreadableBody = BodyTooLarge | InvalidJson | NotAnObject
+# The validation error type an `UnreadableBody` becomes; its context's "body" is the value.
+UNREADABLE = "unreadable_body"
+
+
+def as_json_text_event(event: dict[str, Any]) -> dict[str, Any]:
     """A copy of an API Gateway v2 event whose body is plain text, declared as JSON.
 
     Bytes that are not UTF-8 are kept as surrogate escapes, so the body reader can still count them and
@@ -54,32 +68,32 @@ def read_json_body(text: str) -> Any:
     try:
         raw = text.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
-        return UnreadableBody("json_invalid")
+        return InvalidJson()
     if len(raw) > MAX_BODY_BYTES:
-        return UnreadableBody("body_too_large", len(raw))
+        return BodyTooLarge(len(raw))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return UnreadableBody("json_invalid")
+        return InvalidJson()
     if not text.strip(_JSON_WHITE_SPACE):
         return None
     try:
         value = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse
-        return UnreadableBody("json_invalid")
+        return InvalidJson()
     if value is None:
-        return UnreadableBody("null_body")  # Powertools would take a None for "no body"
+        return NotAnObject(None)  # Powertools would take a None for "no body"
     if isinstance(value, list):
-        return UnreadableBody("array_body")  # Powertools would take a non-empty list's first item for the body
+        return NotAnObject(value)  # Powertools would take a non-empty list's first item for the body
     if _SURROGATE_ESCAPE.search(text) and not _is_unicode_text(value):
-        return UnreadableBody("json_invalid")  # a lone surrogate escape is no Unicode text
+        return InvalidJson()  # a lone surrogate escape is no Unicode text
     return value
 
 
 def refuse_unreadable(value: Any) -> Any:
     """Pydantic before-validator for body parameters: turns an `UnreadableBody` into its validation error."""
-    if isinstance(value, UnreadableBody):
-        raise PydanticCustomError(value.reason, "the request body could not be read", {"size": value.size})
+    if isinstance(value, BodyTooLarge | InvalidJson | NotAnObject):
+        raise PydanticCustomError(UNREADABLE, "the request body could not be read", {"body": value})
     return value
 
 

@@ -7,8 +7,9 @@ Each error is an `ApiError` value; the HTTP layer (app.py) answers it in the Ope
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-MAX_BODY_BYTES = 1_048_576
+from .limits import MAX_BODY_BYTES, MAX_METADATA_PAIRS
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +21,7 @@ class ApiError:
     type: str = "invalid_request_error"
     headers: dict[str, str] | None = None
 
-    def envelope(self) -> dict:
+    def envelope(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
@@ -86,7 +87,7 @@ def body_not_an_object(got: object) -> ApiError:
 def too_many_metadata_pairs(count: int) -> ApiError:
     return ApiError(
         400,
-        "Invalid 'metadata': too many properties. Expected an object with at most 16 properties, "
+        f"Invalid 'metadata': too many properties. Expected an object with at most {MAX_METADATA_PAIRS} properties, "
         f"but got an object with {count} properties instead.",
         param="metadata",
         code="object_above_max_properties",

@@ -8,34 +8,36 @@ is told to retry (never a second thread). A request that fails leaves no record,
 Payloads are hashed with SHA-256.
 
 Powertools' idempotency package imports boto3, so it is imported on the first create that carries the header,
-not at init: requests without one do not pay for it.
+not at init: requests without one do not pay for it. The composition root (resources.py) makes the records once
+per execution environment, with `records`, and hands them to `create_once`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from functools import cache
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from .resources import dynamodb_client
-from .store import StorageUnavailable, unavailable_reason
+from .dynamodb import DynamoDBClient, unavailable_reason
+from .exceptions import IdempotencyKeyInFlight, IdempotencyKeyReused, StorageUnavailable
 from .thread import Thread
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
 RECORD_SECONDS = 24 * 60 * 60
 
 
-class IdempotencyKeyReused(Exception):
-    """The key was used, by this project, with a different body."""
+@dataclass(frozen=True, slots=True)
+class Records:
+    """Where create's idempotency records are kept: Powertools' config and its DynamoDB persistence layer."""
+
+    config: IdempotencyConfig
+    persistence: DynamoDBPersistenceLayer
 
 
-class IdempotencyKeyInFlight(Exception):
-    """The first request with this key is still running."""
-
-
-@cache
-def persistence_layer() -> tuple[Any, Any]:
-    """Powertools' config and persistence layer, made once per execution environment."""
+def records(table_name: str, client: DynamoDBClient) -> Records:
+    """The records of the idempotency table, kept through `client`."""
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
     config = IdempotencyConfig(
@@ -44,13 +46,11 @@ def persistence_layer() -> tuple[Any, Any]:
         expires_after_seconds=RECORD_SECONDS,
         hash_function="sha256",
     )
-    persistence = DynamoDBPersistenceLayer(
-        table_name=os.environ["IDEMPOTENCY_TABLE_NAME"], boto3_client=dynamodb_client()
-    )
-    return config, persistence
+    return Records(config, DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client))
 
 
 def create_once(
+    records: Records,
     project: str,
     key: str,
     body: Any,
@@ -67,16 +67,15 @@ def create_once(
         IdempotencyValidationError,
     )
 
-    config, persistence = persistence_layer()
     # With the invocation's deadline, a record left "in progress" by a request that timed out expires with it.
-    config.register_lambda_context(lambda_context)
+    records.config.register_lambda_context(lambda_context)
 
-    made: list[Thread] = []
+    created: list[Thread] = []
 
-    @idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)
+    @idempotent_function(data_keyword_argument="request", config=records.config, persistence_store=records.persistence)
     def create_item(request: dict) -> dict:
-        made.append(create())
-        return {"thread_id": made[0].id}  # the id only: a replay reads the thread, so a deleted one stays deleted
+        created.append(create())
+        return {"thread_id": created[0].id}  # the id only: a replay reads the thread, so a deleted one stays deleted
 
     try:
         record = create_item(request={"project": project, "key": key, "body": body})
@@ -91,4 +90,4 @@ def create_once(
         if reason is None:
             raise
         raise StorageUnavailable(f"idempotency record: {reason}") from error
-    return made[0] if made else read(record["thread_id"])
+    return created[0] if created else read(record["thread_id"])

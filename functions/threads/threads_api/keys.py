@@ -17,9 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from .store import raise_if_unavailable
+from .dynamodb import ConditionFailed, DynamoDBClient, call
+from .exceptions import InvalidApiKey, KeyExists, MissingApiKey
 
 KEY_PREFIX = "sk-"
 KEY_RANDOM_CHARACTERS = 48
@@ -51,33 +50,19 @@ class ApiKey:
     revoked: bool = False
 
 
-class MissingApiKey(Exception):
-    """No Authorization header, or one that is not `Bearer <key>`."""
-
-
-class InvalidApiKey(Exception):
-    """A key that is unknown or revoked."""
-
-    def __init__(self, secret: str):
-        super().__init__("invalid API key")
-        self.masked = masked(secret)  # the secret itself is not kept on the exception
-
-
-class KeyExists(Exception):
-    """A key with that hash is stored already; it was not replaced."""
-
-
 class KeyTable:
     """The keys table: GetItem by hash for the function; the rest is for the admin command."""
 
-    def __init__(self, client: Any, table: str):
+    def __init__(self, client: DynamoDBClient, table: str):
         self._client = client
         self._table = table
 
     def project_of(self, digest: str) -> str | None:
         """The project of a valid key, given its hash; None for an unknown or revoked one."""
         # Consistent, so that a key works the moment it is made and stops the moment the cache lets it.
-        item = self._call("get_item", Key={"key_hash": {"S": digest}}, ConsistentRead=True).get("Item")
+        item = call(
+            self._client.get_item, TableName=self._table, Key={"key_hash": {"S": digest}}, ConsistentRead=True
+        ).get("Item")
         if item is None or item.get("revoked", {}).get("BOOL", False):
             return None
         return item["project"]["S"]
@@ -94,16 +79,16 @@ class KeyTable:
         }
         only_new = {} if replace else {"ConditionExpression": "attribute_not_exists(key_hash)"}
         try:
-            self._call("put_item", Item=item, **only_new)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise KeyExists() from None
-            raise
+            call(self._client.put_item, TableName=self._table, Item=item, **only_new)
+        except ConditionFailed:
+            raise KeyExists() from None
         return key
 
     def stored(self, secret: str) -> ApiKey | None:
         """What is stored for a key, revoked or not; None if nothing is."""
-        item = self._call("get_item", Key={"key_hash": {"S": key_hash(secret)}}, ConsistentRead=True).get("Item")
+        item = call(
+            self._client.get_item, TableName=self._table, Key={"key_hash": {"S": key_hash(secret)}}, ConsistentRead=True
+        ).get("Item")
         return None if item is None else _from_item(item)
 
     def create(self, project: str) -> tuple[str, ApiKey]:
@@ -121,8 +106,9 @@ class KeyTable:
     def revoke(self, key_id: str) -> ApiKey | None:
         """Mark the key revoked; None if no key has that id."""
         for item in self._scan(FilterExpression="key_id = :id", ExpressionAttributeValues={":id": {"S": key_id}}):
-            self._call(
-                "update_item",
+            call(
+                self._client.update_item,
+                TableName=self._table,
                 Key={"key_hash": item["key_hash"]},
                 UpdateExpression="SET revoked = :yes",
                 ConditionExpression="attribute_exists(key_hash)",
@@ -134,13 +120,6 @@ class KeyTable:
     def _scan(self, **kwargs: Any) -> Iterator[dict]:
         for page in self._client.get_paginator("scan").paginate(TableName=self._table, **kwargs):
             yield from page.get("Items", [])
-
-    def _call(self, operation: str, **kwargs: Any) -> dict:
-        try:
-            return getattr(self._client, operation)(TableName=self._table, **kwargs)
-        except (ClientError, BotoCoreError) as error:
-            raise_if_unavailable(error)
-            raise
 
 
 def _from_item(item: dict) -> ApiKey:
@@ -195,13 +174,13 @@ class Authenticator:
         invalid = self._invalid.get(digest)
         if invalid is not None and invalid > now:
             self._invalid.move_to_end(digest)
-            raise InvalidApiKey(secret)
+            raise InvalidApiKey(masked(secret))
         project = self._keys.project_of(digest)
         self._valid.pop(digest, None)
         self._invalid.pop(digest, None)
         if project is None:
             _remember(self._invalid, digest, now + self._ttl, self._max_entries)
-            raise InvalidApiKey(secret)
+            raise InvalidApiKey(masked(secret))
         _remember(self._valid, digest, (now + self._ttl, project), self._max_entries)
         return project
 

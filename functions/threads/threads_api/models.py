@@ -11,12 +11,20 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
-MAX_METADATA_PAIRS = 16
-MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-MetadataValue = Annotated[str, StringConstraints(max_length=512)]
-ResourceId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-FileIds = Annotated[list[ResourceId], Field(max_length=20)]
-VectorStoreIds = Annotated[list[ResourceId], Field(max_length=1)]
+from .limits import (
+    MAX_FILE_IDS,
+    MAX_METADATA_KEY_LENGTH,
+    MAX_METADATA_PAIRS,
+    MAX_METADATA_VALUE_LENGTH,
+    MAX_RESOURCE_ID_LENGTH,
+    MAX_VECTOR_STORE_IDS,
+)
+
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_METADATA_KEY_LENGTH)]
+MetadataValue = Annotated[str, StringConstraints(max_length=MAX_METADATA_VALUE_LENGTH)]
+ResourceId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_RESOURCE_ID_LENGTH)]
+FileIds = Annotated[list[ResourceId], Field(max_length=MAX_FILE_IDS)]
+VectorStoreIds = Annotated[list[ResourceId], Field(max_length=MAX_VECTOR_STORE_IDS)]
 # Each tool holds one list of ids; a tool is shown on a thread only while it holds that list.
 TOOL_ID_LISTS = {"code_interpreter": "file_ids", "file_search": "vector_store_ids"}
 

@@ -1,8 +1,8 @@
-"""What an execution environment makes once and then reuses: the DynamoDB client, the thread store, the key check.
+"""The composition root: what an execution environment makes once and then reuses.
 
-botocore is imported with this module, during init, so that a SnapStart snapshot already holds it: the import is
-most of the cost of a first client. The client itself is made on first use, after any restore; `reset` drops it
-and what is built on it (SnapStart's after-restore hook, and tests that switch DynamoDB).
+The DynamoDB client, the thread store, the key check and the idempotency records are each made on first use,
+after any SnapStart restore; `reset` drops them all (SnapStart's after-restore hook, and tests that switch
+DynamoDB). Nothing below this module imports it: each part is handed what it needs.
 """
 
 from __future__ import annotations
@@ -10,35 +10,23 @@ from __future__ import annotations
 import os
 from functools import cache
 
-import botocore.session
-from botocore.config import Config
-
+from . import dynamodb
+from .dynamodb import DynamoDBClient
+from .idempotency import Records, records
 from .keys import Authenticator, KeyTable
 from .store import ThreadStore
 
 # How long a warm environment trusts its last answer about a key: the longest a revoked key keeps working.
 DEFAULT_KEY_CACHE_SECONDS = 30
 
-
-# A DynamoDB call gives up after at most 2 attempts of (0.5 s to connect + 1 s to answer) and one backoff of at
-# most 1 s: 4 s. A request makes at most two calls in all but the rare near-limit merge, so a slow or absent
-# DynamoDB is a 503 within 8 s, inside the function's 10 s timeout, itself inside API Gateway's 30 s.
-DYNAMODB_CONFIG = Config(
-    connect_timeout=0.5,
-    read_timeout=1,
-    retries={"mode": "standard", "total_max_attempts": 2},
-)
-
-
-@cache
-def dynamodb_client():
-    # A plain botocore client: boto3 adds nothing used here but import time.
-    return botocore.session.get_session().create_client("dynamodb", config=DYNAMODB_CONFIG)
-
-
 # "false" where the storage never sends the stored item back with a failed condition (dynalite): the store then
 # reads it. DynamoDB sends it, and a failed condition with no item means there is none.
 RETURNS_ITEM_VARIABLE = "DYNAMODB_RETURNS_ITEM_ON_CONDITION_FAILURE"
+
+
+@cache
+def dynamodb_client() -> DynamoDBClient:
+    return dynamodb.new_client()
 
 
 @cache
@@ -53,9 +41,13 @@ def authenticator() -> Authenticator:
     return Authenticator(KeyTable(dynamodb_client(), os.environ["KEYS_TABLE_NAME"]), ttl_seconds=ttl)
 
 
+@cache
+def idempotency_records() -> Records:
+    """Made on the first create with an Idempotency-Key: it imports Powertools' idempotency package (and boto3)."""
+    return records(os.environ["IDEMPOTENCY_TABLE_NAME"], dynamodb_client())
+
+
 def reset() -> None:
     """Forget the client and everything built on it (cached key answers included)."""
-    from . import idempotency  # a light module: what is heavy it imports on first use
-
-    for made in (idempotency.persistence_layer, authenticator, thread_store, dynamodb_client):
-        made.cache_clear()
+    for built in (idempotency_records, authenticator, thread_store, dynamodb_client):
+        built.cache_clear()

@@ -15,9 +15,10 @@ from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from .body import refuse_unreadable
+from .idempotency import create_once
 from .models import CreateThreadRequest, DeletedThreadObject, ErrorResponse, ModifyThreadRequest, ThreadObject
 from .patch import ThreadPatch
-from .resources import thread_store
+from .resources import idempotency_records, thread_store
 from .store import Versions
 from .thread import Thread, deleted_wire
 
@@ -115,9 +116,8 @@ def create_thread(
     metadata, tool_resources = ThreadPatch.from_request(body).apply({}, {})
     if idempotency_key is None:
         return _thread_response(store.create(project, metadata, tool_resources))
-    from .idempotency import create_once  # its persistence layer imports boto3: only requests that need it pay
-
     created = create_once(
+        idempotency_records(),  # made on first use: it imports boto3, so only requests that need it pay
         project,
         idempotency_key,
         router.current_event.json_body,

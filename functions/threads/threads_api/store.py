@@ -1,4 +1,4 @@
-"""ThreadStore: the only code that talks to DynamoDB.
+"""ThreadStore: threads in DynamoDB, through the storage seam (`dynamodb.call`).
 
 One item per thread, keyed by `thread_id`, holding `project`, `created_at`, `version`, `metadata` and
 `tool_resources`. Every read, update and delete is conditioned on the caller's project, so a thread of
@@ -20,22 +20,12 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from .models import MAX_METADATA_PAIRS
+from .dynamodb import ConditionFailed, call
+from .exceptions import MetadataLimitExceeded, PreconditionFailed, StorageUnavailable, ThreadNotFound
+from .limits import MAX_METADATA_PAIRS
 from .patch import ThreadPatch
 from .thread import Thread, is_issued_thread_id, new_thread_id
 
-RETRYABLE_ERROR_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "LimitExceededException",
-    }
-)
 # A patch of at most this many keys is written as per-key updates in one call; a larger one (it can only
 # be valid if most of it removes keys that are not there) is merged here and written whole.
 _LARGEST_PER_KEY_PATCH = 32
@@ -48,24 +38,6 @@ _SLOTS = tuple(f"wt{i}" for i in range(RECENT_WRITES))
 _NO_TOKEN = "-"
 # A tombstone outlives any resend of the delete that made it; DynamoDB's TTL then removes it (within days).
 TOMBSTONE_SECONDS = 60 * 60
-
-
-class ThreadNotFound(Exception):
-    """No thread with that id in the caller's project."""
-
-
-class MetadataLimitExceeded(Exception):
-    def __init__(self, count: int):
-        super().__init__(count)
-        self.count = count
-
-
-class StorageUnavailable(Exception):
-    """DynamoDB throttled the call or could not be reached: the client should retry."""
-
-
-class PreconditionFailed(Exception):
-    """The thread is not at any of the versions the caller's If-Match names."""
 
 
 # The versions a caller's If-Match allows: None for any (no header, or `*`); an empty set matches none.
@@ -82,7 +54,7 @@ _NAMES = {
     "#tr": "tool_resources",
 }
 # The thread is there, live, in the caller's project, and this write (its token) has not been applied yet.
-_OWNED = (
+_LIVE_OWNED_NOT_YET_WRITTEN = (
     "attribute_exists(#id) AND #project = :project AND attribute_not_exists(#deleted)"
     f" AND NOT (:token IN ({', '.join(_SLOTS)}))"
 )
@@ -125,15 +97,15 @@ class ThreadStore:
                 tool_resources=tool_resources,
             )
             try:
-                self._call(
-                    "put_item",
+                call(
+                    self._client.put_item,
                     TableName=self._table,
                     Item=to_item(thread, token),
                     ConditionExpression="attribute_not_exists(#id)",
                     ExpressionAttributeNames={"#id": "thread_id"},
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-            except _ConditionFailed as failed:
+            except ConditionFailed as failed:
                 stored = self._stored_item(failed, thread.id)
                 if stored is not None and _version_written(stored, token) is not None:
                     return thread  # a resend of this very put, which DynamoDB had applied
@@ -166,14 +138,14 @@ class ThreadStore:
         expression, names, values = _update_expression(patch)
         values[":project"] = {"S": project}
         values[":token"] = {"S": token}
-        condition = _OWNED + _version_condition(expected, values)
+        condition = _LIVE_OWNED_NOT_YET_WRITTEN + _version_condition(expected, values)
         if patch.metadata_set:
             # Exact when every key set is new; otherwise the rare path below decides on the merged result.
             condition += " AND size(#md) <= :room"
             values[":room"] = {"N": str(self._max_pairs - len(patch.metadata_set))}
         try:
-            response = self._call(
-                "update_item",
+            response = call(
+                self._client.update_item,
                 TableName=self._table,
                 Key=_key(thread_id),
                 UpdateExpression=expression,
@@ -183,7 +155,7 @@ class ThreadStore:
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except _ConditionFailed as failed:
+        except ConditionFailed as failed:
             thread, applied = self._refused(failed, project, thread_id, token, expected)
             if applied:
                 return thread
@@ -210,10 +182,10 @@ class ThreadStore:
                 ":now": {"N": str(now)},
                 ":expires": {"N": str(now + TOMBSTONE_SECONDS)},
             }
-            condition = _OWNED + _version_condition(pinned, values)
+            condition = _LIVE_OWNED_NOT_YET_WRITTEN + _version_condition(pinned, values)
             try:
-                self._call(
-                    "update_item",
+                call(
+                    self._client.update_item,
                     TableName=self._table,
                     Key=_key(thread_id),
                     UpdateExpression="SET #deleted = :now, expires_at = :expires, #version = #version + :one, "
@@ -224,7 +196,7 @@ class ThreadStore:
                     ExpressionAttributeValues=values,
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-            except _ConditionFailed as failed:
+            except ConditionFailed as failed:
                 stored = self._stored_item(failed, thread_id)
                 if stored is not None and stored["project"]["S"] == project and _version_written(stored, token):
                     return  # a resend of this delete, which DynamoDB had applied
@@ -253,12 +225,12 @@ class ThreadStore:
             if len(metadata) > self._max_pairs:
                 raise MetadataLimitExceeded(len(metadata))
             try:
-                response = self._call(
-                    "update_item",
+                response = call(
+                    self._client.update_item,
                     TableName=self._table,
                     Key=_key(thread_id),
                     UpdateExpression="SET #md = :md, #tr = :tr, #version = #version + :one, " + _RECORD_TOKEN,
-                    ConditionExpression=_OWNED + " AND #version = :seen",
+                    ConditionExpression=_LIVE_OWNED_NOT_YET_WRITTEN + " AND #version = :seen",
                     ExpressionAttributeNames=_NAMES,
                     ExpressionAttributeValues={
                         ":md": _metadata_value(metadata),
@@ -271,7 +243,7 @@ class ThreadStore:
                     ReturnValues="ALL_NEW",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-            except _ConditionFailed as failed:
+            except ConditionFailed as failed:
                 stored, applied = self._refused(failed, project, thread_id, token, expected)
                 if applied:
                     return stored
@@ -280,7 +252,7 @@ class ThreadStore:
         raise StorageUnavailable("the thread kept changing while a large patch was merged")
 
     def _refused(
-        self, failed: _ConditionFailed, project: str, thread_id: str, token: str, expected: Versions
+        self, failed: ConditionFailed, project: str, thread_id: str, token: str, expected: Versions
     ) -> tuple[Thread, bool]:
         """The thread an update was refused on, and whether the update was applied after all: a resend of a write
         DynamoDB had applied, answered with the thread as stored and the version that write made. Otherwise
@@ -294,9 +266,9 @@ class ThreadStore:
         return thread, False
 
     def _read(self, thread_id: str) -> dict | None:
-        return self._call("get_item", TableName=self._table, Key=_key(thread_id), ConsistentRead=True).get("Item")
+        return call(self._client.get_item, TableName=self._table, Key=_key(thread_id), ConsistentRead=True).get("Item")
 
-    def _stored_item(self, failed: _ConditionFailed, thread_id: str) -> dict | None:
+    def _stored_item(self, failed: ConditionFailed, thread_id: str) -> dict | None:
         """The item a conditional write failed on, None if there is none.
 
         DynamoDB sends it back (ALL_OLD), and sends none only when there is none: that is the answer, with no
@@ -305,36 +277,6 @@ class ThreadStore:
         if failed.item is not None or self._returns_item:
             return failed.item
         return self._read(thread_id)
-
-    def _call(self, operation: str, **kwargs: Any) -> dict:
-        try:
-            return getattr(self._client, operation)(**kwargs)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise _ConditionFailed(error.response.get("Item")) from None
-            raise_if_unavailable(error)
-            raise
-        except BotoCoreError as error:
-            raise_if_unavailable(error)
-            raise
-
-
-def raise_if_unavailable(error: BaseException) -> None:
-    """Raise StorageUnavailable (from `error`) when DynamoDB was throttled or unreachable: worth a retry."""
-    reason = unavailable_reason(error)
-    if reason is not None:
-        raise StorageUnavailable(reason) from error
-
-
-def unavailable_reason(error: BaseException | None) -> str | None:
-    """Why a DynamoDB error means "throttled or unreachable" (its code, or the network fault's name); None for an
-    error that retrying would not cure."""
-    if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code", "")
-        return code if code in RETRYABLE_ERROR_CODES else None
-    if isinstance(error, BotoCoreError):
-        return type(error).__name__
-    return None
 
 
 def _live_thread(item: dict | None, project: str, thread_id: str) -> Thread:
@@ -370,12 +312,6 @@ def _version_condition(expected: Versions, values: dict) -> str:
     for i, version in enumerate(versions):
         values[f":v{i}"] = {"N": str(version)}
     return " AND #version IN (" + ", ".join(f":v{i}" for i in range(len(versions))) + ")"
-
-
-class _ConditionFailed(Exception):
-    def __init__(self, item: dict | None):
-        super().__init__()
-        self.item = item
 
 
 def _key(thread_id: str) -> dict:

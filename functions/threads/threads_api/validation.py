@@ -10,9 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from . import errors
+from .body import UNREADABLE, BodyTooLarge, InvalidJson, NotAnObject, UnreadableBody
 from .errors import ApiError
 
-_STAGE = {"header": 0, "body_too_large": 1, "path": 2, "json_invalid": 3, "body": 4}
+# The contract's order of checks, by the part of the request a problem is in.
+_HEADER, _BODY_SIZE, _PATH, _BODY_PARSE, _BODY_FIELDS = range(5)
+_STAGE_OF_SOURCE = {"header": _HEADER, "path": _PATH}
 _ID_LISTS = frozenset({"file_ids", "vector_store_ids"})
 _KEY = "[key]"  # pydantic's marker for an error in a dict key
 _UNSUPPORTED = {
@@ -51,9 +54,8 @@ class _Positions:
 
     def rank(self, error: dict[str, Any]) -> tuple[int, tuple[int, ...]]:
         source, *loc = error["loc"]
-        stage = _STAGE.get(error["type"], _STAGE.get(source, len(_STAGE)))
         loc, is_key = _split_key_marker(loc)
-        return (stage, self._position(loc, is_key))
+        return (_stage(source, _unreadable(error)), self._position(loc, is_key))
 
     def _position(self, loc: list, is_key: bool) -> tuple[int, ...]:
         position: list[int] = []
@@ -78,7 +80,23 @@ class _Positions:
         return numbers[key]
 
 
-def _path(loc: list) -> str:
+def _unreadable(error: dict[str, Any]) -> UnreadableBody | None:
+    """The body-reading failure a validation error reports, if it reports one."""
+    if error["type"] != UNREADABLE:
+        return None
+    failure: UnreadableBody = error["ctx"]["body"]
+    return failure
+
+
+def _stage(source: str, unreadable: UnreadableBody | None) -> int:
+    if isinstance(unreadable, BodyTooLarge):
+        return _BODY_SIZE
+    if isinstance(unreadable, InvalidJson):
+        return _BODY_PARSE
+    return _STAGE_OF_SOURCE.get(source, _BODY_FIELDS)
+
+
+def _path(loc: list[Any]) -> str:
     text = ""
     for step in loc:
         if isinstance(step, int):
@@ -97,16 +115,15 @@ def _translate(error: dict[str, Any]) -> ApiError:
     path = _path(loc)
     if kind == "invalid_beta":
         return errors.invalid_beta()
-    if kind == "body_too_large":
-        return errors.body_too_large(ctx["size"])
+    match _unreadable(error):
+        case BodyTooLarge(size=size):
+            return errors.body_too_large(size)
+        case InvalidJson():
+            return errors.invalid_json()
+        case NotAnObject(value=not_an_object):
+            return errors.body_not_an_object(not_an_object)
     if source == "path":
         return errors.invalid_thread_id(str(value))
-    if kind == "json_invalid":
-        return errors.invalid_json()
-    if kind == "null_body":
-        return errors.body_not_an_object(None)
-    if kind == "array_body":
-        return errors.body_not_an_object([])
     if kind == "extra_forbidden":
         return errors.unknown_parameter(path)
     if kind == "unsupported_parameter":

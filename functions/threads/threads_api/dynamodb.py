@@ -1,0 +1,96 @@
+"""The storage seam: the one DynamoDB client, the one call wrapper and the classification of its errors.
+
+Every DynamoDB call of the service goes through `call`, which sorts what can go wrong into three: a failed
+condition (`ConditionFailed`, with the item DynamoDB sent back), throttling or an unreachable DynamoDB
+(`StorageUnavailable`, worth a retry: the contract's 503), and anything else (raised as it is: a 500).
+
+botocore is imported with this module, during init, so that a SnapStart snapshot already holds it: the import is
+most of the cost of a first client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .exceptions import StorageUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+    Item = dict[str, AttributeValueTypeDef]
+else:
+    DynamoDBClient = Any
+    Item = dict[str, Any]
+
+# A DynamoDB call gives up after at most 2 attempts of (0.5 s to connect + 1 s to answer) and one backoff of at
+# most 1 s: 4 s. A request makes at most two calls in all but the rare near-limit merge, so a slow or absent
+# DynamoDB is a 503 within 8 s, inside the function's 10 s timeout, itself inside API Gateway's 30 s.
+CLIENT_CONFIG = Config(
+    connect_timeout=0.5,
+    read_timeout=1,
+    retries={"mode": "standard", "total_max_attempts": 2},
+)
+
+RETRYABLE_ERROR_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "LimitExceededException",
+    }
+)
+
+
+def new_client() -> DynamoDBClient:
+    """A plain botocore client: boto3 adds nothing used here but import time."""
+    client: DynamoDBClient = botocore.session.get_session().create_client("dynamodb", config=CLIENT_CONFIG)
+    return client
+
+
+class ConditionFailed(Exception):
+    """A conditional write was refused; `item` is the item as stored, if DynamoDB sent it back."""
+
+    def __init__(self, item: Item | None):
+        super().__init__()
+        self.item = item
+
+
+def call[**P, R](operation: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """`operation(...)`, a bound method of a DynamoDB client, with its errors classified."""
+    try:
+        return operation(*args, **kwargs)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            item: Item | None = error.response.get("Item")  # type: ignore[assignment]
+            raise ConditionFailed(item) from None
+        raise_if_unavailable(error)
+        raise
+    except BotoCoreError as error:
+        raise_if_unavailable(error)
+        raise
+
+
+def raise_if_unavailable(error: BaseException | None) -> None:
+    """Raise StorageUnavailable (from `error`) when DynamoDB was throttled or unreachable: worth a retry."""
+    reason = unavailable_reason(error)
+    if reason is not None:
+        raise StorageUnavailable(reason) from error
+
+
+def unavailable_reason(error: BaseException | None) -> str | None:
+    """Why a DynamoDB error means "throttled or unreachable" (its code, or the network fault's name); None for an
+    error that retrying would not cure."""
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        return code if code in RETRYABLE_ERROR_CODES else None
+    if isinstance(error, BotoCoreError):
+        return type(error).__name__
+    return None
