@@ -32,8 +32,8 @@ from admin.aws import (
 )
 from local.stack import local_table_name
 from local.storage import EMBEDDED_AWS, dynamodb_client
-from threads_api.keys import KeyTable
 from threads_api.exceptions import StorageUnavailable
+from threads_api.keys import KeyTable
 
 KEYS_TABLE_OUTPUT = "KeysTableName"
 

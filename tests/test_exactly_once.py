@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from local.embedded import TABLE_NAME
 from local.fixtures import DEFAULT_PROJECT
 from tests.reference import reference_metadata
+from threads_api.exceptions import MetadataLimitExceeded, PreconditionFailed, StorageUnavailable
 from threads_api.models import ModifyThreadRequest
 from threads_api.patch import ThreadPatch
-from threads_api.exceptions import MetadataLimitExceeded, PreconditionFailed, StorageUnavailable
 from threads_api.store import ThreadStore
 
 WRITES = {"PutItem", "UpdateItem", "DeleteItem"}

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from local.embedded import TABLE_NAME
 from local.fixtures import BASIC, DEFAULT_PROJECT, EMPTY, FIXTURE_THREADS, FULL, UNKNOWN_ID
 from tests.reference import reference_merge
+from threads_api.exceptions import MetadataLimitExceeded, PreconditionFailed, StorageUnavailable, ThreadNotFound
 from threads_api.models import TOOL_ID_LISTS, ModifyThreadRequest
 from threads_api.patch import ThreadPatch
-from threads_api.exceptions import MetadataLimitExceeded, PreconditionFailed, StorageUnavailable, ThreadNotFound
 from threads_api.store import TOMBSTONE_SECONDS, ThreadStore
 from threads_api.thread import is_issued_thread_id
 
