@@ -70,7 +70,7 @@ test: setup node_modules/.package-lock.json ## Run the whole test suite, then th
 	bash .ci/lint
 	bash .ci/build-check
 
-lint: setup ## sam validate --lint, cfn-lint (with the serverless rules) on template.yaml, ruff on the code
+lint: setup ## sam validate --lint and cfn-lint on template.yaml; ruff, mypy --strict and import-linter on the code
 	bash .ci/lint
 
 openapi: setup ## Write the OpenAPI document the code generates to functions/threads/openapi.json

@@ -96,7 +96,7 @@ def _unexpected(error: Exception) -> Response[dict[str, Any]]:
     return _response(errors.internal_error())
 
 
-@app.not_found  # type: ignore[untyped-decorator]
+@app.not_found
 def _unknown_route(_: NotFoundError) -> Response[dict[str, Any]]:
     event = app.current_event
     return _response(errors.invalid_url(event.request_context.http.method, event.raw_path))
@@ -104,7 +104,7 @@ def _unknown_route(_: NotFoundError) -> Response[dict[str, Any]]:
 
 def _answered_alone(error: ApiError, event: dict[str, Any]) -> dict[str, Any]:
     """The proxy response for an error answered before routing, built as Powertools builds a route's."""
-    return ResponseBuilder(_response(error)).build(APIGatewayProxyEventV2(event))
+    return ResponseBuilder[APIGatewayProxyEventV2](_response(error)).build(APIGatewayProxyEventV2(event))
 
 
 def _caller_project(event: dict[str, Any]) -> str:
@@ -123,7 +123,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         except DomainError as failure:
             response = _answered_alone(answer(failure), event)
         else:
-            app.append_context(project=project)
+            app.context["project"] = project
             response = app.resolve(as_json_text_event(event), context)
     except Exception:  # the event itself could not be handled: still the contract's envelope
         logger.exception("request could not be resolved")

@@ -11,7 +11,7 @@ most of the cost of a first client.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
 from botocore.config import Config
@@ -19,14 +19,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .exceptions import StorageUnavailable
 
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+if TYPE_CHECKING:  # the stubs are a development dependency: nothing of them ships
+    from mypy_boto3_dynamodb import DynamoDBClient as DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-    Item = dict[str, AttributeValueTypeDef]
+    AttributeValue = AttributeValueTypeDef
 else:
-    DynamoDBClient = Any
-    Item = dict[str, Any]
+    DynamoDBClient = AttributeValue = Any
+
+Item = dict[str, AttributeValue]
 
 # A DynamoDB call gives up after at most 2 attempts of (0.5 s to connect + 1 s to answer) and one backoff of at
 # most 1 s: 4 s. A request makes at most two calls in all but the rare near-limit merge, so a slow or absent
@@ -51,8 +52,7 @@ RETRYABLE_ERROR_CODES = frozenset(
 
 def new_client() -> DynamoDBClient:
     """A plain botocore client: boto3 adds nothing used here but import time."""
-    client: DynamoDBClient = botocore.session.get_session().create_client("dynamodb", config=CLIENT_CONFIG)
-    return client
+    return cast("DynamoDBClient", botocore.session.get_session().create_client("dynamodb", config=CLIENT_CONFIG))
 
 
 class ConditionFailed(Exception):

@@ -72,8 +72,10 @@ def create_once(
 
     created: list[Thread] = []
 
-    @idempotent_function(data_keyword_argument="request", config=records.config, persistence_store=records.persistence)
-    def create_item(request: dict) -> dict:
+    @idempotent_function(  # type: ignore[untyped-decorator]  # Powertools leaves its decorator unannotated
+        data_keyword_argument="request", config=records.config, persistence_store=records.persistence
+    )
+    def create_item(request: dict[str, Any]) -> dict[str, str]:
         created.append(create())
         return {"thread_id": created[0].id}  # the id only: a replay reads the thread, so a deleted one stays deleted
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .dynamodb import ConditionFailed, DynamoDBClient, call
+from .dynamodb import ConditionFailed, DynamoDBClient, Item, call
 from .exceptions import InvalidApiKey, KeyExists, MissingApiKey
 
 KEY_PREFIX = "sk-"
@@ -70,16 +70,23 @@ class KeyTable:
     def add(self, secret: str, project: str, replace: bool = False) -> ApiKey:
         """Store a given key for a project. KeyExists if that key is stored already, unless `replace`."""
         key = ApiKey(key_id=new_key_id(), project=project, created_at=int(time.time()))
-        item = {
+        item: Item = {
             "key_hash": {"S": key_hash(secret)},
             "key_id": {"S": key.key_id},
             "project": {"S": key.project},
             "created_at": {"N": str(key.created_at)},
             "revoked": {"BOOL": False},
         }
-        only_new = {} if replace else {"ConditionExpression": "attribute_not_exists(key_hash)"}
+        if replace:
+            call(self._client.put_item, TableName=self._table, Item=item)
+            return key
         try:
-            call(self._client.put_item, TableName=self._table, Item=item, **only_new)
+            call(
+                self._client.put_item,
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(key_hash)",
+            )
         except ConditionFailed:
             raise KeyExists() from None
         return key
@@ -117,12 +124,12 @@ class KeyTable:
             return _from_item({**item, "revoked": {"BOOL": True}})
         return None
 
-    def _scan(self, **kwargs: Any) -> Iterator[dict]:
+    def _scan(self, **kwargs: Any) -> Iterator[Item]:
         for page in self._client.get_paginator("scan").paginate(TableName=self._table, **kwargs):
             yield from page.get("Items", [])
 
 
-def _from_item(item: dict) -> ApiKey:
+def _from_item(item: Item) -> ApiKey:
     return ApiKey(
         key_id=item["key_id"]["S"],
         project=item["project"]["S"],
@@ -185,7 +192,7 @@ class Authenticator:
         return project
 
 
-def _remember(cache: OrderedDict, digest: str, answer: Any, max_entries: int) -> None:
+def _remember[T](cache: OrderedDict[str, T], digest: str, answer: T, max_entries: int) -> None:
     cache[digest] = answer
     while len(cache) > max_entries:
         cache.popitem(last=False)

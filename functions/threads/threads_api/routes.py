@@ -11,7 +11,8 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
-from pydantic import AfterValidator, BeforeValidator
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import AfterValidator, BaseModel, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from .body import refuse_unreadable
@@ -22,12 +23,13 @@ from .resources import idempotency_records, thread_store
 from .store import Versions
 from .thread import Thread, deleted_wire
 
-router = Router()
+router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
 
 
 def caller_project() -> str:
     """The project of the caller's API key, which the entry point checked before routing."""
-    return router.context["project"]
+    project: str = router.context["project"]
+    return project
 
 
 def _served_beta(value: str | None) -> str | None:
@@ -74,23 +76,25 @@ IdempotencyKey = Annotated[
 ]
 
 
-def _json(description: str, model: type) -> dict:
+def _documented(description: str, model: type[BaseModel]) -> OpenAPIResponse:
     return {"description": description, "content": {content_types.APPLICATION_JSON: {"model": model}}}
 
 
 _ERRORS = {
-    400: _json("The request is not valid; `error.param` names the field.", ErrorResponse),
-    401: _json("No API key, or one that is unknown or revoked.", ErrorResponse),
-    413: _json("The request body is larger than 1 MiB.", ErrorResponse),
-    503: _json("Storage is throttled or unavailable; retry after `Retry-After` seconds.", ErrorResponse),
+    400: _documented("The request is not valid; `error.param` names the field.", ErrorResponse),
+    401: _documented("No API key, or one that is unknown or revoked.", ErrorResponse),
+    413: _documented("The request body is larger than 1 MiB.", ErrorResponse),
+    503: _documented("Storage is throttled or unavailable; retry after `Retry-After` seconds.", ErrorResponse),
 }
-_NOT_FOUND = {404: _json("No thread with that id in the caller's project.", ErrorResponse)}
-_CHANGED = {412: _json("The thread is not at a version If-Match names.", ErrorResponse)}
-_IN_FLIGHT = {409: _json("A request with this Idempotency-Key is in flight; retry after `Retry-After`.", ErrorResponse)}
-_THREAD = {200: _json("The thread.", ThreadObject)}
+_NOT_FOUND = {404: _documented("No thread with that id in the caller's project.", ErrorResponse)}
+_CHANGED = {412: _documented("The thread is not at a version If-Match names.", ErrorResponse)}
+_IN_FLIGHT = {
+    409: _documented("A request with this Idempotency-Key is in flight; retry after `Retry-After`.", ErrorResponse)
+}
+_THREAD = {200: _documented("The thread.", ThreadObject)}
 
 
-def _thread_response(thread: Thread):
+def _thread_response(thread: Thread) -> Response[dict[str, object]]:
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,
@@ -110,8 +114,8 @@ def create_thread(
     idempotency_key: IdempotencyKey = None,
     # The default None is "no body"; the type leaves None out so that the document does not offer a JSON `null`
     # body, which the contract refuses (as it does any body that is not an object).
-    body: Annotated[CreateThreadRequest, BeforeValidator(refuse_unreadable), Body()] = None,
-):
+    body: Annotated[CreateThreadRequest, BeforeValidator(refuse_unreadable), Body()] = None,  # type: ignore[assignment]
+) -> Response[dict[str, object]]:
     store, project = thread_store(), caller_project()
     metadata, tool_resources = ThreadPatch.from_request(body).apply({}, {})
     if idempotency_key is None:
@@ -134,7 +138,7 @@ def create_thread(
     responses={**_THREAD, **_ERRORS, **_NOT_FOUND},
     operation_id="getThread",
 )
-def retrieve_thread(thread_id: ThreadId, openai_beta: OpenAIBeta = None):
+def retrieve_thread(thread_id: ThreadId, openai_beta: OpenAIBeta = None) -> Response[dict[str, object]]:
     return _thread_response(thread_store().get(caller_project(), thread_id))
 
 
@@ -149,8 +153,8 @@ def modify_thread(
     thread_id: ThreadId,
     openai_beta: OpenAIBeta = None,
     if_match: IfMatch = None,
-    body: Annotated[ModifyThreadRequest, BeforeValidator(refuse_unreadable), Body()] = None,
-):
+    body: Annotated[ModifyThreadRequest, BeforeValidator(refuse_unreadable), Body()] = None,  # type: ignore[assignment]
+) -> Response[dict[str, object]]:
     store, project = thread_store(), caller_project()
     patch = ThreadPatch.from_request(body)
     expected = expected_versions(if_match)
@@ -162,9 +166,11 @@ def modify_thread(
 @router.delete(
     "/v1/threads/<thread_id>",
     summary="Delete a thread",
-    responses={200: _json("The thread was deleted.", DeletedThreadObject), **_ERRORS, **_NOT_FOUND, **_CHANGED},
+    responses={200: _documented("The thread was deleted.", DeletedThreadObject), **_ERRORS, **_NOT_FOUND, **_CHANGED},
     operation_id="deleteThread",
 )
-def delete_thread(thread_id: ThreadId, openai_beta: OpenAIBeta = None, if_match: IfMatch = None):
+def delete_thread(
+    thread_id: ThreadId, openai_beta: OpenAIBeta = None, if_match: IfMatch = None
+) -> Response[dict[str, object]]:
     thread_store().delete(caller_project(), thread_id, expected_versions(if_match))
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=deleted_wire(thread_id))

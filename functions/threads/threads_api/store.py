@@ -18,13 +18,12 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import replace
-from typing import Any
 
-from .dynamodb import ConditionFailed, call
+from .dynamodb import AttributeValue, ConditionFailed, DynamoDBClient, Item, call
 from .exceptions import MetadataLimitExceeded, PreconditionFailed, StorageUnavailable, ThreadNotFound
 from .limits import MAX_METADATA_PAIRS
 from .patch import ThreadPatch
-from .thread import Thread, is_issued_thread_id, new_thread_id
+from .thread import Metadata, Thread, ToolResources, is_issued_thread_id, new_thread_id
 
 # A patch of at most this many keys is written as per-key updates in one call; a larger one (it can only
 # be valid if most of it removes keys that are not there) is merged here and written whole.
@@ -75,7 +74,7 @@ class ThreadStore:
 
     def __init__(
         self,
-        client: Any,
+        client: DynamoDBClient,
         table_name: str,
         max_metadata_pairs: int = MAX_METADATA_PAIRS,
         returns_item_on_failure: bool = True,
@@ -85,7 +84,7 @@ class ThreadStore:
         self._max_pairs = max_metadata_pairs
         self._returns_item = returns_item_on_failure
 
-    def create(self, project: str, metadata: dict, tool_resources: dict) -> Thread:
+    def create(self, project: str, metadata: Metadata, tool_resources: ToolResources) -> Thread:
         # 143 bits of randomness make a collision unheard of; the condition makes one harmless (a new id).
         for _ in range(_CREATE_ATTEMPTS):
             token = new_write_token()
@@ -175,7 +174,7 @@ class ThreadStore:
             if expected is not None and len(expected) > _MAX_VERSIONS:
                 pinned = frozenset({self.get(project, thread_id, expected).version})  # 404, 412, or the one to pin
             now = int(time.time())
-            values = {
+            values: Item = {
                 ":project": {"S": project},
                 ":token": {"S": token},
                 ":one": {"N": "1"},
@@ -265,10 +264,10 @@ class ThreadStore:
         _check_version(thread, expected)
         return thread, False
 
-    def _read(self, thread_id: str) -> dict | None:
+    def _read(self, thread_id: str) -> Item | None:
         return call(self._client.get_item, TableName=self._table, Key=_key(thread_id), ConsistentRead=True).get("Item")
 
-    def _stored_item(self, failed: ConditionFailed, thread_id: str) -> dict | None:
+    def _stored_item(self, failed: ConditionFailed, thread_id: str) -> Item | None:
         """The item a conditional write failed on, None if there is none.
 
         DynamoDB sends it back (ALL_OLD), and sends none only when there is none: that is the answer, with no
@@ -279,14 +278,14 @@ class ThreadStore:
         return self._read(thread_id)
 
 
-def _live_thread(item: dict | None, project: str, thread_id: str) -> Thread:
+def _live_thread(item: Item | None, project: str, thread_id: str) -> Thread:
     """The thread an item holds: ThreadNotFound if there is none, it is another project's, or a tombstone."""
     if item is None or item["project"]["S"] != project or "deleted_at" in item:
         raise ThreadNotFound(thread_id)
     return from_item(item)
 
 
-def _version_written(item: dict | None, token: str) -> int | None:
+def _version_written(item: Item | None, token: str) -> int | None:
     """The version the write with `token` made, if it is one of the item's recent writes; None otherwise."""
     if item is None:
         return None
@@ -302,7 +301,7 @@ def _check_version(thread: Thread, expected: Versions) -> None:
         raise PreconditionFailed()
 
 
-def _version_condition(expected: Versions, values: dict) -> str:
+def _version_condition(expected: Versions, values: Item) -> str:
     """The If-Match part of a condition expression (its values added to `values`)."""
     if not expected:
         return ""
@@ -314,11 +313,11 @@ def _version_condition(expected: Versions, values: dict) -> str:
     return " AND #version IN (" + ", ".join(f":v{i}" for i in range(len(versions))) + ")"
 
 
-def _key(thread_id: str) -> dict:
+def _key(thread_id: str) -> Item:
     return {"thread_id": {"S": thread_id}}
 
 
-def to_item(thread: Thread, token: str = _NO_TOKEN) -> dict:
+def to_item(thread: Thread, token: str = _NO_TOKEN) -> Item:
     """The DynamoDB item a thread is stored as, `token` the write that made it."""
     return {
         "thread_id": {"S": thread.id},
@@ -332,7 +331,7 @@ def to_item(thread: Thread, token: str = _NO_TOKEN) -> dict:
     }
 
 
-def from_item(item: dict) -> Thread:
+def from_item(item: Item) -> Thread:
     return Thread(
         id=item["thread_id"]["S"],
         project=item["project"]["S"],
@@ -350,19 +349,19 @@ def from_item(item: dict) -> Thread:
 # (boto3's would bring all of boto3 into the function's cold start).
 
 
-def _metadata_value(metadata: dict[str, str]) -> dict:
+def _metadata_value(metadata: Metadata) -> AttributeValue:
     return {"M": {key: {"S": value} for key, value in metadata.items()}}
 
 
-def _id_lists_value(lists: dict[str, list[str]]) -> dict:
+def _id_lists_value(lists: dict[str, list[str]]) -> AttributeValue:
     return {"M": {name: {"L": [{"S": entry} for entry in ids]} for name, ids in lists.items()}}
 
 
-def _tool_resources_value(tool_resources: dict[str, dict[str, list[str]]]) -> dict:
+def _tool_resources_value(tool_resources: ToolResources) -> AttributeValue:
     return {"M": {tool: _id_lists_value(lists) for tool, lists in tool_resources.items()}}
 
 
-def _update_expression(patch: ThreadPatch) -> tuple[str, dict, dict]:
+def _update_expression(patch: ThreadPatch) -> tuple[str, dict[str, str], Item]:
     """SET and REMOVE clauses for a patch, the write's token recorded; every key is a placeholder, so any key text
     is safe."""
     names = {"#id": "thread_id", "#project": "project", "#version": "version", "#deleted": "deleted_at"}
@@ -370,7 +369,7 @@ def _update_expression(patch: ThreadPatch) -> tuple[str, dict, dict]:
         names["#md"] = "metadata"
     if patch.tools_set or patch.tools_remove or patch.tools_clear:
         names["#tr"] = "tool_resources"
-    values: dict[str, dict] = {":one": {"N": "1"}}
+    values: Item = {":one": {"N": "1"}}
     sets = ["#version = #version + :one", _RECORD_TOKEN]
     removes: list[str] = []
     if patch.metadata_clear:

@@ -38,7 +38,7 @@ class Thread:
     def etag(self) -> str:
         return f'"{self.version}"'
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, object]:
         return {
             "id": self.id,
             "object": "thread",
@@ -48,5 +48,5 @@ class Thread:
         }
 
 
-def deleted_wire(thread_id: str) -> dict:
+def deleted_wire(thread_id: str) -> dict[str, object]:
     return {"id": thread_id, "object": "thread.deleted", "deleted": True}

@@ -35,7 +35,7 @@ def first_error(validation_errors: list[dict[str, Any]], body: Any) -> ApiError:
     return _translate(chosen)
 
 
-def _split_key_marker(loc: list) -> tuple[list, bool]:
+def _split_key_marker(loc: list[Any]) -> tuple[list[Any], bool]:
     """pydantic marks an error in a dict key by adding "[key]" after the key; `metadata` is the one free-keyed dict.
 
     Only that exact shape is a key error: a body key may itself be spelled "[key]".
@@ -57,7 +57,7 @@ class _Positions:
         loc, is_key = _split_key_marker(loc)
         return (_stage(source, _unreadable(error)), self._position(loc, is_key))
 
-    def _position(self, loc: list, is_key: bool) -> tuple[int, ...]:
+    def _position(self, loc: list[Any], is_key: bool) -> tuple[int, ...]:
         position: list[int] = []
         node = self._document
         for step in loc:
@@ -73,7 +73,7 @@ class _Positions:
             position[-1] = 0  # a key stands before its value
         return tuple(position)
 
-    def _key_number(self, node: dict, key: Any) -> int:
+    def _key_number(self, node: dict[Any, Any], key: Any) -> int:
         numbers = self._key_numbers.get(id(node))
         if numbers is None:  # the document holds every node while this lives, so an id() is never reused here
             numbers = self._key_numbers[id(node)] = {name: number for number, name in enumerate(node)}
@@ -109,7 +109,7 @@ def _path(loc: list[Any]) -> str:
 def _translate(error: dict[str, Any]) -> ApiError:
     kind = error["type"]
     source, *loc = error["loc"]
-    value = error.get("input")
+    value: Any = error.get("input")
     ctx = error.get("ctx") or {}
     loc, is_key = _split_key_marker(loc)
     path = _path(loc)
