@@ -71,14 +71,14 @@ def call[**P, R](operation: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -
         if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
             item: Item | None = error.response.get("Item")  # type: ignore[assignment]
             raise ConditionFailed(item) from None
-        raise_if_unavailable(error)
+        _raise_if_unavailable(error)
         raise
     except BotoCoreError as error:
-        raise_if_unavailable(error)
+        _raise_if_unavailable(error)
         raise
 
 
-def raise_if_unavailable(error: BaseException | None) -> None:
+def _raise_if_unavailable(error: BaseException | None) -> None:
     """Raise StorageUnavailable (from `error`) when DynamoDB was throttled or unreachable: worth a retry."""
     reason = unavailable_reason(error)
     if reason is not None:
