@@ -25,6 +25,8 @@ def domain_errors() -> list[type[DomainError]]:
 def made(kind: type[DomainError]) -> DomainError:
     """An instance, each argument a value of its annotated type."""
     samples = {"str": "thread_abc", "int": 17}
+    if kind.__init__ is Exception.__init__:
+        return kind()
     parameters = inspect.signature(kind).parameters.values()
     return kind(
         *(
