@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+import local  # noqa: F401  (puts the function's code, `app` and `threads_api`, on sys.path, as for every tool here)
+
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "threads")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ThreadsApi")
