@@ -53,8 +53,8 @@ keys: setup ## API keys of the deployed stack: make keys ARGS="create --project 
 load: setup node_modules/.package-lock.json ## Modify throughput through the local endpoint, 8 concurrent clients, on moto and dynalite
 	$(UV) run --locked python -m bench.serve_load
 
-bench: setup ## Cold start, warm requests, DynamoDB calls and size against the floor: bench/REPORT.md (QUICK=1: smoke run)
-	$(UV) run --locked python -m bench.run $(if $(QUICK),--quick) $(BENCH_ARGS)
+bench: setup ## Cold start, warm requests, DynamoDB calls, size vs the floor: bench/out/REPORT.md (PUBLISH=1: bench/; QUICK=1: smoke)
+	$(UV) run --locked python -m bench.run $(if $(QUICK),--quick) $(if $(PUBLISH),--publish) $(BENCH_ARGS)
 
 invoke: setup ## Replay one event through the Lambda entry point on the embedded DynamoDB: make invoke EVENT=events/create.json
 	@$(UV) run --locked python -m local.invoke $(EVENT)
