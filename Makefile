@@ -20,8 +20,8 @@ REGION ?= $(call SAMCONFIG,region)
 STACK_CHECK = $(UV) run --locked python -m admin.stack --stack $(STACK) $(if $(REGION),--region $(REGION))
 export SAM_CLI_TELEMETRY = 0
 
-.PHONY: help setup serve python keys load bench invoke sam-invoke test lint openapi build deploy deploy-guided \
-	outputs logs status delete-failed mutate
+.PHONY: help setup serve python keys load bench invoke sam-invoke test lint openapi requirements build deploy \
+	deploy-guided outputs logs status delete-failed mutate
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -53,8 +53,8 @@ keys: setup ## API keys of the deployed stack: make keys ARGS="create --project 
 load: setup node_modules/.package-lock.json ## Modify throughput through the local endpoint, 8 concurrent clients, on moto and dynalite
 	$(UV) run --locked python -m bench.serve_load
 
-bench: setup ## Cold start, warm requests, DynamoDB calls and size against the floor: bench/REPORT.md (QUICK=1: smoke run)
-	$(UV) run --locked python -m bench.run $(if $(QUICK),--quick) $(BENCH_ARGS)
+bench: setup ## Cold start, warm requests, DynamoDB calls, size vs the floor: bench/out/REPORT.md (PUBLISH=1: bench/; QUICK=1: smoke)
+	$(UV) run --locked python -m bench.run $(if $(QUICK),--quick) $(if $(PUBLISH),--publish) $(BENCH_ARGS)
 
 invoke: setup ## Replay one event through the Lambda entry point on the embedded DynamoDB: make invoke EVENT=events/create.json
 	@$(UV) run --locked python -m local.invoke $(EVENT)
@@ -75,6 +75,18 @@ lint: setup ## sam validate --lint and cfn-lint on template.yaml; ruff, mypy --s
 
 openapi: setup ## Write the OpenAPI document the code generates to functions/threads/openapi.json
 	$(UV) run --locked python -m local.openapi
+
+# What the Lambda package ships, exported from uv.lock: [project] dependencies and theirs, every one pinned with the
+# hashes of its locked files (pip installs them in require-hashes mode). --no-default-groups leaves out dev and
+# runtime-provided (boto3, botocore: the python3.13 runtime's). .ci/build-check exports again into a temporary file
+# (REQUIREMENTS_FILE=...) and fails if the two differ.
+REQUIREMENTS_FILE ?= functions/threads/requirements.txt
+REQUIREMENTS_EXPORT := export --locked --quiet --format requirements-txt --no-default-groups --no-emit-project --no-header
+
+requirements: $(UV) ## Write functions/threads/requirements.txt from uv.lock: what the Lambda ships, pinned with hashes
+	@exported=$$($(UV) $(REQUIREMENTS_EXPORT)) && printf '%s\n' \
+		"# What the Lambda package ships, from uv.lock; do not edit: run make requirements (.ci/build-check checks it)." \
+		"#    uv $(REQUIREMENTS_EXPORT)" "$$exported" > "$(REQUIREMENTS_FILE)"
 
 build: setup ## sam build for python3.13 on arm64 (no Docker), then compile to bytecode and check the artifact
 	bash .ci/build-check

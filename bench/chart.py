@@ -1,192 +1,119 @@
-"""A small bar chart as a PNG, with no dependency: bars drawn into a pixel buffer, text in a 5x7 bitmap font.
+"""The bench's bar chart as a PNG, drawn with matplotlib (a dev dependency; the Agg backend, no display needed).
 
     png = bar_chart(title, groups, footnote)   # bytes of a PNG file
 
-Each group is one measure in its own unit and scale: a label, bars (label, median, low, high, colour), an
-optional budget line and the text written after each bar.
+Each group is one measure in its own unit and scale, a panel of its own: a title, the x axis's label (the unit),
+horizontal bars (label, median, interquartile range as a whisker, colour, the text written after the bar) and an
+optional budget line. The same arguments give the same bytes: a fixed size and resolution, matplotlib's default
+style whatever the local matplotlibrc says, its bundled font, and no version or date in the PNG's metadata.
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
-from dataclasses import dataclass, field
+import io
+import textwrap
+from dataclasses import dataclass
 
-Color = tuple[int, int, int]
-WHITE: Color = (255, 255, 255)
-BLACK: Color = (30, 30, 30)
-GREY: Color = (150, 150, 150)
-LIGHT: Color = (232, 232, 232)
-BLUE: Color = (45, 105, 175)
-PALE_BLUE: Color = (140, 180, 225)
-RED: Color = (200, 40, 40)
+import matplotlib.style
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-# 5x7 glyphs, rows top to bottom; lowercase is drawn as uppercase.
-_FONT = {
-    "A": ".###. #...# #...# ##### #...# #...# #...#",
-    "B": "####. #...# #...# ####. #...# #...# ####.",
-    "C": ".###. #...# #.... #.... #.... #...# .###.",
-    "D": "####. #...# #...# #...# #...# #...# ####.",
-    "E": "##### #.... #.... ####. #.... #.... #####",
-    "F": "##### #.... #.... ####. #.... #.... #....",
-    "G": ".###. #...# #.... #.### #...# #...# .####",
-    "H": "#...# #...# #...# ##### #...# #...# #...#",
-    "I": ".###. ..#.. ..#.. ..#.. ..#.. ..#.. .###.",
-    "J": "..### ...#. ...#. ...#. ...#. #..#. .##..",
-    "K": "#...# #..#. #.#.. ##... #.#.. #..#. #...#",
-    "L": "#.... #.... #.... #.... #.... #.... #####",
-    "M": "#...# ##.## #.#.# #.#.# #...# #...# #...#",
-    "N": "#...# #...# ##..# #.#.# #..## #...# #...#",
-    "O": ".###. #...# #...# #...# #...# #...# .###.",
-    "P": "####. #...# #...# ####. #.... #.... #....",
-    "Q": ".###. #...# #...# #...# #.#.# #..#. .##.#",
-    "R": "####. #...# #...# ####. #.#.. #..#. #...#",
-    "S": ".#### #.... #.... .###. ....# ....# ####.",
-    "T": "##### ..#.. ..#.. ..#.. ..#.. ..#.. ..#..",
-    "U": "#...# #...# #...# #...# #...# #...# .###.",
-    "V": "#...# #...# #...# #...# #...# .#.#. ..#..",
-    "W": "#...# #...# #...# #.#.# #.#.# #.#.# .#.#.",
-    "X": "#...# #...# .#.#. ..#.. .#.#. #...# #...#",
-    "Y": "#...# #...# .#.#. ..#.. ..#.. ..#.. ..#..",
-    "Z": "##### ....# ...#. ..#.. .#... #.... #####",
-    "0": ".###. #...# #..## #.#.# ##..# #...# .###.",
-    "1": "..#.. .##.. ..#.. ..#.. ..#.. ..#.. .###.",
-    "2": ".###. #...# ....# ...#. ..#.. .#... #####",
-    "3": "##### ...#. ..#.. ...#. ....# #...# .###.",
-    "4": "...#. ..##. .#.#. #..#. ##### ...#. ...#.",
-    "5": "##### #.... ####. ....# ....# #...# .###.",
-    "6": "..##. .#... #.... ####. #...# #...# .###.",
-    "7": "##### ....# ...#. ..#.. .#... .#... .#...",
-    "8": ".###. #...# #...# .###. #...# #...# .###.",
-    "9": ".###. #...# #...# .#### ....# ...#. .##..",
-    " ": "..... ..... ..... ..... ..... ..... .....",
-    ".": "..... ..... ..... ..... ..... .##.. .##..",
-    ",": "..... ..... ..... ..... .##.. ..#.. .#...",
-    ":": "..... .##.. .##.. ..... .##.. .##.. .....",
-    "-": "..... ..... ..... ##### ..... ..... .....",
-    "+": "..... ..#.. ..#.. ##### ..#.. ..#.. .....",
-    "=": "..... ..... ##### ..... ##### ..... .....",
-    "(": "...#. ..#.. .#... .#... .#... ..#.. ...#.",
-    ")": ".#... ..#.. ...#. ...#. ...#. ..#.. .#...",
-    "/": "..... ....# ...#. ..#.. .#... #.... .....",
-    "%": "##... ##..# ...#. ..#.. .#... #..## ...##",
-    "<": "...#. ..#.. .#... #.... .#... ..#.. ...#.",
-    ">": ".#... ..#.. ...#. ....# ...#. ..#.. .#...",
-    "_": "..... ..... ..... ..... ..... ..... #####",
-    "?": ".###. #...# ....# ...#. ..#.. ..... ..#..",
-}
-_GLYPHS = {char: [row for row in rows.split()] for char, rows in _FONT.items()}
+Color = str
+BLUE: Color = "#2d69af"
+PALE_BLUE: Color = "#8cb4e1"
+GREY: Color = "#969696"
+RED: Color = "#c82828"
+TEXT: Color = "#1e1e1e"
 
-
-class Canvas:
-    def __init__(self, width: int, height: int, background: Color = WHITE):
-        self.width, self.height = width, height
-        self.pixels = bytearray(bytes(background) * (width * height))
-
-    def rect(self, x: int, y: int, w: int, h: int, color: Color) -> None:
-        x0, y0, x1, y1 = max(0, x), max(0, y), min(self.width, x + w), min(self.height, y + h)
-        if x0 >= x1 or y0 >= y1:
-            return
-        line = bytes(color) * (x1 - x0)
-        for row in range(y0, y1):
-            start = (row * self.width + x0) * 3
-            self.pixels[start : start + len(line)] = line
-
-    def text(self, x: int, y: int, text: str, scale: int = 2, color: Color = BLACK) -> int:
-        """Draw text with its top left at (x, y); returns the x just after it."""
-        for char in text.upper():
-            for row, bits in enumerate(_GLYPHS.get(char, _GLYPHS["?"])):
-                for column, bit in enumerate(bits):
-                    if bit == "#":
-                        self.rect(x + column * scale, y + row * scale, scale, scale, color)
-            x += 6 * scale
-        return x
-
-    def png(self) -> bytes:
-        stride = self.width * 3
-        raw = b"".join(b"\x00" + bytes(self.pixels[row * stride : (row + 1) * stride]) for row in range(self.height))
-
-        def chunk(kind: bytes, data: bytes) -> bytes:
-            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-        header = struct.pack(">IIBBBBB", self.width, self.height, 8, 2, 0, 0, 0)  # 8-bit RGB
-        return (
-            b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
-        )
-
-
-def text_width(text: str, scale: int = 2) -> int:
-    return len(text) * 6 * scale
+WIDTH_INCHES, DPI = 10.0, 100  # 1000 pixels wide; the height follows the number of bars
 
 
 @dataclass
 class Bar:
     label: str
-    value: float
+    value: float  # the bar's length, e.g. the median
     low: float | None = None  # spread drawn as a whisker, e.g. the quartiles
     high: float | None = None
     color: Color = BLUE
-    note: str = ""  # written after the bar
+    note: str = ""  # written after the bar (or its whisker)
 
 
 @dataclass
 class Group:
-    label: str
+    label: str  # the panel's title
     bars: list[Bar]
-    budget: float | None = None  # a vertical line, e.g. 1.5 x the floor
+    unit: str = ""  # the x axis's label
+    budget: float | None = None  # a dashed vertical line, e.g. 1.5 x the floor
     budget_label: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
-def bar_chart(title: str, groups: list[Group], footnote: str = "", width: int = 1000) -> bytes:
-    scale, bar_height, gap = 2, 22, 6
-    label_width = max(text_width(bar.label) for group in groups for bar in group.bars) + 20
-    note_width = max(text_width(bar.note) for group in groups for bar in group.bars) + 20
-    plot_left, plot_width = 20 + label_width, width - 40 - label_width - note_width
-    height = 70 + sum(40 + len(g.bars) * (bar_height + gap) + 16 * len(g.notes) + 24 for g in groups) + 30
-    canvas = Canvas(width, height)
-    canvas.text(20, 20, title, scale=3)
-    y = 70
-    for group in groups:
-        canvas.text(20, y, group.label, scale=scale)
-        y += 28
-        # Scaled to the bars and the budget; a whisker longer than that is cut at the edge.
-        top = max([bar.value * 1.25 for bar in group.bars] + [(group.budget or 0) * 1.1]) or 1.0
-        span = len(group.bars) * (bar_height + gap)
-        canvas.rect(plot_left, y - 4, 1, span + 4, GREY)
-        for bar in group.bars:
-            canvas.text(20, y + 4, bar.label, scale=scale)
-            length = int(plot_width * bar.value / top)
-            canvas.rect(plot_left, y, max(1, length), bar_height, bar.color)
-            if bar.low is not None and bar.high is not None:
-                x0 = plot_left + int(plot_width * min(bar.low, top) / top)
-                x1 = plot_left + int(plot_width * min(bar.high, top) / top)
-                middle = y + bar_height // 2
-                canvas.rect(x0, middle - 1, max(1, x1 - x0), 2, BLACK)
-                canvas.rect(x0, middle - 6, 2, 12, BLACK)
-                if bar.high <= top:
-                    canvas.rect(x1 - 1, middle - 6, 2, 12, BLACK)
-                else:  # an arrow head: the whisker goes on
-                    for step in range(6):
-                        canvas.rect(x1 - 8 + step, middle - 6 + step, 2, 12 - 2 * step, BLACK)
-            canvas.text(plot_left + plot_width + 12, y + 4, bar.note, scale=scale)
-            y += bar_height + gap
-        if group.budget is not None:
-            x = plot_left + int(plot_width * group.budget / top)
-            for dash in range(y - span - 4, y, 8):
-                canvas.rect(x, dash, 2, 5, RED)
-            canvas.text(
-                min(x + 4, plot_left + plot_width - text_width(group.budget_label, 1)),
-                y + 2,
+def bar_chart(title: str, groups: list[Group], footnote: str = "") -> bytes:
+    # Inches: per bar, and per panel for its title, its axis and the gap to the next.
+    height = 1.0 + sum(0.42 * len(group.bars) + 1.05 for group in groups) + 0.2 * len(textwrap.wrap(footnote, 165))
+    # Agg itself (no pyplot, so no backend is chosen or started), on matplotlib's defaults with its own font.
+    with matplotlib.style.context(["default", {"font.family": "DejaVu Sans", "font.size": 10}]):
+        figure = Figure(figsize=(WIDTH_INCHES, height), dpi=DPI, layout="constrained")
+        FigureCanvasAgg(figure)
+        axes = figure.subplots(len(groups), 1, squeeze=False, height_ratios=[len(g.bars) + 1.2 for g in groups])
+        for ax, group in zip(axes[:, 0], groups, strict=True):
+            _panel(ax, group)
+        figure.suptitle(title, x=0.01, ha="left", fontsize=15, fontweight="bold", color=TEXT)
+        if footnote:
+            figure.supxlabel("\n".join(textwrap.wrap(footnote, 165)), x=0.01, ha="left", fontsize=8, color="#555555")
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _panel(ax, group: Group) -> None:
+    positions = list(range(len(group.bars)))
+    values = [bar.value for bar in group.bars]
+    ax.barh(positions, values, height=0.7, color=[bar.color for bar in group.bars], zorder=2)
+    ends = []
+    for position, bar in zip(positions, group.bars, strict=True):
+        end = bar.value
+        if bar.low is not None and bar.high is not None:
+            # Interquartile whisker: asymmetric error bar around the median.
+            error = [[max(0.0, bar.value - bar.low)], [max(0.0, bar.high - bar.value)]]
+            ax.errorbar(bar.value, position, xerr=error, fmt="none", ecolor=TEXT, elinewidth=1.3, capsize=5, zorder=3)
+            end = max(end, bar.high)
+        ends.append(end)
+        if bar.note:
+            ax.annotate(
+                bar.note,
+                (end, position),
+                xytext=(8, 0),
+                textcoords="offset points",
+                va="center",
+                ha="left",
+                fontsize=10,
+                color=TEXT,
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5},  # over the budget line, if it crosses
+                zorder=5,
+            )
+    # Room to the right for the notes (about a quarter of the width) and the budget's label.
+    right = max([*ends, group.budget or 0.0]) * 1.4 or 1.0
+    ax.set_xlim(0, right)
+    ax.set_ylim(len(group.bars) - 0.4, -0.6)  # the first bar on top
+    ax.set_yticks(positions, [bar.label for bar in group.bars])
+    ax.tick_params(axis="y", length=0)
+    ax.set_title(group.label, loc="left", fontsize=11, fontweight="bold", color=TEXT)
+    if group.unit:
+        ax.set_xlabel(group.unit, fontsize=9, color="#555555")
+    ax.grid(axis="x", color="#e8e8e8", zorder=0)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if group.budget is not None:
+        ax.axvline(group.budget, color=RED, linestyle=(0, (4, 3)), linewidth=1.4, zorder=4)
+        if group.budget_label:
+            ax.annotate(
                 group.budget_label,
-                scale=1,
+                (group.budget, 0),
+                xycoords=("data", "axes fraction"),
+                xytext=(4, 3),
+                textcoords="offset points",
+                ha="left",
+                va="bottom",
+                fontsize=8,
                 color=RED,
             )
-        y += 14
-        for note in group.notes:
-            canvas.text(plot_left, y, note, scale=1, color=BLACK)
-            y += 16
-        y += 24
-    if footnote:
-        canvas.text(20, height - 24, footnote, scale=1, color=GREY)
-    return canvas.png()

@@ -1,9 +1,11 @@
 """What a request and a cold start cost, measured beside the floor: `make bench` (`python -m bench.run`).
 
-    python -m bench.run [--quick] [--out DIR] [--work DIR]
+    python -m bench.run [--quick] [--publish | --out DIR] [--work DIR]
 
-Writes `results.json`, `REPORT.md` and `chart.png` to `--out` (bench/ for a full run, bench/out/quick/ for a quick
-one), and the raw samples to `--work` (bench/out/). Every figure is measured in the same run as its baseline, the
+Writes `results.json`, `REPORT.md` and `chart.png` to `--out`: by default `--work` (bench/out/, git-ignored) for a
+full run and bench/out/quick/ for a quick one, so that a run changes no tracked file. `--publish` (`make bench
+PUBLISH=1`) writes a full run's to bench/ instead, the copies kept in git. The raw samples and the environments go
+to `--work`. Every figure is measured in the same run as its baseline, the
 floor (`bench/floor.py`: the same event, the same single DynamoDB call, a plain boto3 client, nothing else), and
 given as median, spread and ratio.
 
@@ -652,9 +654,11 @@ def report(results: dict) -> str:
         "",
         "## Reproduce",
         "",
-        "`make bench` (about two minutes; `make bench QUICK=1` for a smoke run into bench/out/quick/). The first run",
-        "makes bench/out/runtime-venv and bench/out/function-deps from PyPI; later runs reuse them while",
-        "requirements.txt and uv.lock's boto3/botocore stay the same. Every cold-start sample: bench/out/raw.json.",
+        "`make bench` (about two minutes) writes this report, results.json and chart.png to bench/out/ (git-ignored);",
+        "`make bench PUBLISH=1` to bench/, the copies kept in git; `make bench QUICK=1` is a smoke run into",
+        "bench/out/quick/. The first run makes bench/out/runtime-venv and bench/out/function-deps from PyPI; later",
+        "runs reuse them while requirements.txt and uv.lock's boto3/botocore stay the same. Every cold-start sample:",
+        "bench/out/raw.json.",
         "",
     ]
     return "\n".join(lines)
@@ -665,56 +669,76 @@ def draw(results: dict) -> bytes:
 
     def cold_bar(label: str, key: str, color: chart.Color) -> chart.Bar:
         c = cold[key]["cold_ms"]
-        note = f"{c['median']:.0f} MS"
+        note = f"{c['median']:.0f} ms"
         if key != "floor":
-            note += f"  {ratio(c['median'], cold['floor']['cold_ms']['median'])}X"
+            note += f", {ratio(c['median'], cold['floor']['cold_ms']['median'])}× the floor"
         return chart.Bar(label, c["median"], c["p25"], c["p75"], color, note)
 
     groups = [
         chart.Group(
-            "COLD START, MS (PROCESS START TO END OF FIRST MODIFY)",
+            "Cold start: process start to the end of the first modify",
             [
-                cold_bar("OURS", "ours", chart.BLUE),
-                cold_bar("OURS, NO BYTECODE", "ours_no_bytecode", chart.PALE_BLUE),
-                cold_bar("FLOOR", "floor", chart.GREY),
+                cold_bar("ours, as shipped", "ours", chart.BLUE),
+                cold_bar("ours, no bytecode", "ours_no_bytecode", chart.PALE_BLUE),
+                cold_bar("floor", "floor", chart.GREY),
             ],
+            unit="milliseconds (median; whisker: interquartile range)",
             budget=cold["floor"]["cold_ms"]["median"] * COLD_BUDGET,
-            budget_label=f"BUDGET {COLD_BUDGET}X FLOOR",
+            budget_label=f"budget {COLD_BUDGET}× the floor",
         )
     ]
     for operation in ("modify", "create", "retrieve"):
         o, f = warm["ours"]["operations"][operation], warm["floor"]["operations"][operation]
         groups.append(
             chart.Group(
-                f"WARM {operation.upper()}, P50 US PER REQUEST",
+                f"Warm {operation}: time per request",
                 [
                     chart.Bar(
-                        "OURS",
+                        "ours",
                         o["p50_us"],
                         o["p25_us"],
                         o["p75_us"],
                         chart.BLUE,
-                        f"{o['p50_us']:.0f} US  {ratio(o['p50_us'], f['p50_us'])}X",
+                        f"{o['p50_us']:.0f} µs, {ratio(o['p50_us'], f['p50_us'])}× the floor",
                     ),
-                    chart.Bar("FLOOR", f["p50_us"], f["p25_us"], f["p75_us"], chart.GREY, f"{f['p50_us']:.0f} US"),
+                    chart.Bar("floor", f["p50_us"], f["p25_us"], f["p75_us"], chart.GREY, f"{f['p50_us']:.0f} µs"),
                 ],
+                unit="microseconds (p50; whisker: interquartile range)",
                 budget=f["p50_us"] * WARM_BUDGET if operation == "modify" else None,
-                budget_label=f"BUDGET {WARM_BUDGET}X FLOOR",
+                budget_label=f"budget {WARM_BUDGET}× the floor",
             )
         )
     m = results["machine"]
-    verdict = ", ".join(f"{name.replace('_', ' ')} {b['ratio']}X" for name, b in budgets.items())
-    footnote = f"MEDIANS, WHISKERS IQR. {m['cores']} CORES, {m['cpu'][:40]}. {m['date']}. {verdict}"
-    return chart.bar_chart("THREADS API VS THE FLOOR", groups, footnote)
+    verdict = ", ".join(f"{BUDGET_NAMES.get(name, name)} {b['ratio']}×" for name, b in budgets.items())
+    footnote = (
+        f"{'Quick run (few samples, not figures to quote). ' if results.get('quick') else ''}"
+        f"Medians; whiskers: interquartile range. {m['cores']} cores, {m['cpu'][:40]}, commit {m['commit']}, "
+        f"{m['date']}. Ours / floor: {verdict}."
+    )
+    return chart.bar_chart("Threads API against the floor", groups, footnote)
+
+
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="few samples and no sam build: a smoke test (CI)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--out",
+        type=pathlib.Path,
+        help="where results.json, REPORT.md and chart.png go (default: --work; quick: its quick/)",
+    )
+    where.add_argument("--publish", action="store_true", help="write them to bench/, the copies tracked in git")
+    parser.add_argument("--work", type=pathlib.Path, default=BENCH / "out", help="environments and raw samples")
+    args = parser.parse_args(argv)
+    if args.publish and args.quick:
+        parser.error("--publish takes a full run: a quick run's few samples are not figures to keep")
+    args.out = BENCH if args.publish else args.out or (args.work / "quick" if args.quick else args.work)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="few samples and no sam build: a smoke test (CI)")
-    parser.add_argument("--out", type=pathlib.Path, help="where results.json, REPORT.md and chart.png go")
-    parser.add_argument("--work", type=pathlib.Path, default=BENCH / "out", help="environments and raw samples")
-    args = parser.parse_args(argv)
-    out = args.out or (args.work / "quick" if args.quick else BENCH)
+    args = arguments(argv)
+    out = args.out
     cold_runs, stage_runs, profile_runs = (3, 1, 1) if args.quick else (20, 5, 5)
     warm_calls, warm_rounds = (300, 1) if args.quick else (4000, 2)
     started, load_before = time.monotonic(), os.getloadavg()[0]

@@ -6,11 +6,16 @@ part ran and gave values of the right kind. The full run is `make bench`, outsid
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pathlib
+import struct
 import subprocess
 import sys
+import zlib
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -46,7 +51,7 @@ def test_quick_bench_writes_results_report_and_chart(tmp_path):
     assert results["import_profile"]["shipped"]["packages_ms"]
     report = (tmp_path / "REPORT.md").read_text()
     assert "## Cold start" in report
-    assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert_png((tmp_path / "chart.png").read_bytes())
 
     worst = results["worst_bodies"]
     for name in ("unknown keys, create", "wrong-type metadata values, modify"):
@@ -77,3 +82,81 @@ def test_a_missed_budget_is_said_in_words():
     ]
     assert budget_summary(budgets) == "Budget missed: cold start (1 of 2)."
     assert budget_summary({"warm_modify": budgets["warm_modify"]}) == "Every budget held."
+
+
+def assert_png(data: bytes) -> tuple[int, int]:
+    """A whole PNG: the signature, chunks whose CRCs hold, IHDR first and IEND last, and an image Pillow decodes."""
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    chunks, at = [], 8
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
+        (crc,) = struct.unpack(">I", data[at + 8 + length : at + 12 + length])
+        assert zlib.crc32(kind + body) == crc, kind
+        chunks.append((kind, body))
+        at += 12 + length
+    assert chunks[0][0] == b"IHDR" and chunks[-1][0] == b"IEND" and at == len(data)
+    # No date and no software version written into it: the same results give the same bytes.
+    assert not {b"tIME", b"tEXt", b"iTXt", b"zTXt"} & {kind for kind, _ in chunks}
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        assert image.format == "PNG"
+        return image.size
+
+
+@pytest.fixture(scope="module")
+def published() -> dict:
+    """The results of the last published full run (bench/results.json), as draw takes them."""
+    return json.loads((ROOT / "bench" / "results.json").read_text())
+
+
+def test_the_chart_is_a_png_drawn_from_the_results(published):
+    from bench.run import draw
+
+    png = draw(published)
+    width, height = assert_png(png)
+    assert width == 1000 and 600 <= height <= 1400
+    assert draw(json.loads(json.dumps(published))) == png  # deterministic: the same results, the same bytes
+    changed = json.loads(json.dumps(published))
+    changed["cold"]["ours"]["cold_ms"]["median"] *= 1.2
+    assert draw(changed) != png  # and drawn from them
+
+
+def test_the_chart_writes_each_bar_its_figures_and_the_footnote(published, monkeypatch):
+    from bench import chart
+    from bench.run import COLD_BUDGET, WARM_BUDGET, draw
+
+    drawn = {}
+    monkeypatch.setattr(chart, "bar_chart", lambda title, groups, footnote: drawn.update(locals()) or b"")
+    draw({**published, "quick": True})
+    groups = drawn["groups"]
+    assert [len(group.bars) for group in groups] == [3, 2, 2, 2]
+    cold = groups[0]
+    assert "millisecond" in cold.unit and all("microsecond" in group.unit for group in groups[1:])
+    ours = cold.bars[0]
+    c = published["cold"]["ours"]["cold_ms"]
+    assert (ours.value, ours.low, ours.high) == (c["median"], c["p25"], c["p75"])  # whiskers: the quartiles
+    assert ours.note.startswith(f"{c['median']:.0f} ms") and "×" in ours.note
+    assert cold.budget == published["cold"]["floor"]["cold_ms"]["median"] * COLD_BUDGET
+    assert groups[1].budget == published["warm"]["floor"]["operations"]["modify"]["p50_us"] * WARM_BUDGET
+    assert groups[2].budget is None and groups[3].budget is None
+    assert drawn["footnote"].startswith("Quick run") and published["machine"]["date"] in drawn["footnote"]
+
+
+def test_a_run_writes_no_tracked_file_unless_published(tmp_path):
+    from bench.run import BENCH, arguments
+
+    assert arguments([]).out == BENCH / "out"
+    assert arguments(["--quick"]).out == BENCH / "out" / "quick"
+    assert arguments(["--work", str(tmp_path)]).out == tmp_path
+    assert arguments(["--out", str(tmp_path / "x")]).out == tmp_path / "x"
+    assert arguments(["--publish"]).out == BENCH
+    for argv in (["--publish", "--quick"], ["--publish", "--out", str(tmp_path)]):
+        with pytest.raises(SystemExit) as refused:
+            arguments(argv)
+        assert refused.value.code == 2
+    written = ["bench/out/REPORT.md", "bench/out/results.json", "bench/out/quick/chart.png"]
+    ignored = subprocess.run(["git", "check-ignore", *written], cwd=ROOT, capture_output=True, text=True)
+    assert ignored.stdout.split() == written
