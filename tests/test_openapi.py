@@ -46,9 +46,13 @@ def test_lambda_requirements_pin_the_locked_runtime_versions():
     locked = {
         package["name"]: package["version"] for package in tomllib.loads((ROOT / "uv.lock").read_text())["package"]
     }
-    lines = (ROOT / "functions" / "threads" / "requirements.txt").read_text().split()
-    pinned = dict(line.split("==") for line in lines if line and not line.startswith("#"))
-    assert pinned == {name: locked[name] for name in ("aws-lambda-powertools", "pydantic")}
+    text = (ROOT / "functions" / "threads" / "requirements.txt").read_text()
+    pinned = dict(re.findall(r"^([a-z0-9][a-z0-9._-]*)==(\S+)", text, re.MULTILINE))
+    assert {"aws-lambda-powertools", "pydantic", "pydantic-core"} <= pinned.keys()
+    assert pinned == {name: locked[name] for name in pinned}
+    assert not {"boto3", "botocore", "s3transfer"} & pinned.keys()  # the runtime's own
+    hashed = re.findall(r"^[a-z0-9][a-z0-9._-]*==\S+((?:\s*\\\n\s+--hash=sha256:[0-9a-f]{64})+)", text, re.MULTILINE)
+    assert len(hashed) == len(pinned)  # every pin carries its hashes
 
 
 def test_the_api_serves_the_checked_in_document(invoke):
