@@ -135,7 +135,7 @@ def references_out_of_the_repository(name: str, text: str) -> list[str]:
         found += [relative for relative in python_paths(text) if outside(base, relative)]
     elif name.endswith(CONFIGURATION) or name.startswith(RUN_FROM_THE_ROOT):
         found += [relative for relative in CLIMBING.findall(text) if outside(base, relative)]
-    return found
+    return list(dict.fromkeys(found))
 
 
 def test_nothing_refers_to_a_path_outside_the_repository():
