@@ -607,7 +607,8 @@ NUMBERS = {
 
 
 def readme_section(title: str) -> str:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    """A section of the operating guide, docs/operating.md (these lists were the README's before it moved them)."""
+    readme = (ROOT / "docs" / "operating.md").read_text(encoding="utf-8")
     start = readme.index(f"\n{title}\n")
     level = title.split(" ")[0]
     following = re.search(rf"\n#{{1,{len(level)}}} ", readme[start + len(title) + 2 :])
