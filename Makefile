@@ -20,7 +20,7 @@ REGION ?= $(call SAMCONFIG,region)
 STACK_CHECK = $(UV) run --locked python -m admin.stack --stack $(STACK) $(if $(REGION),--region $(REGION))
 export SAM_CLI_TELEMETRY = 0
 
-.PHONY: help setup serve python keys load bench invoke sam-invoke test lint openapi requirements build deploy \
+.PHONY: help setup serve python keys load bench invoke sam-invoke check test lint openapi requirements build deploy \
 	deploy-guided outputs logs status delete-failed mutate
 
 help: ## List the targets
@@ -64,6 +64,10 @@ sam-invoke: setup ## The same event through SAM's emulator (needs Docker; ENV_VA
 	@[ -z "$(ENV_VARS)" ] || [ -f "$(ENV_VARS)" ] || { echo "make sam-invoke: no file $(ENV_VARS) (ENV_VARS names SAM's --env-vars JSON)" >&2; exit 1; }
 	@$(SAM) build --template template.yaml >/dev/null
 	@$(SAM) local invoke ThreadsFunction --event "$(EVENT)" $(if $(ENV_VARS),--env-vars "$(ENV_VARS)")
+
+check: setup ## The fast loop: the unit tests (no servers, no Node, no build), then the linters
+	$(UV) run --locked pytest tests/unit -q -n 2
+	bash .ci/lint
 
 test: setup node_modules/.package-lock.json ## Run the whole test suite, then the linters and the build check
 	$(UV) run --locked pytest -n auto --dist loadscope

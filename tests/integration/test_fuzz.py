@@ -43,7 +43,7 @@ from local.wsgi import application
 from threads_api.limits import MAX_METADATA_PAIRS
 from threads_api.store import to_item
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUR_DOCUMENT = ROOT / "functions" / "threads" / "openapi.json"
 # OpenAI's own OpenAPI for /threads (MIT, its licence beside it), kept with the tests so that they run anywhere.
 OPENAI_DOCUMENT = ROOT / "tests" / "reference" / "openai-threads.openapi.json"

@@ -17,7 +17,7 @@ import zlib
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_quick_bench_writes_results_report_and_chart(tmp_path):

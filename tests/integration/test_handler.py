@@ -11,6 +11,7 @@ import pytest
 from botocore.stub import Stubber
 
 from local.fixtures import BASIC, EMPTY, FULL, UNKNOWN_ID
+from local.openapi import DOCUMENT_PATH, openapi_document
 
 THREAD_ID = re.compile(r"thread_[A-Za-z0-9]{24}")
 INVALID_JSON = (
@@ -421,3 +422,19 @@ def test_create_wants_an_array_of_messages_and_of_vector_stores(invoke, field, v
             "code": "invalid_type",
         }
     }
+
+
+def test_the_api_serves_the_checked_in_document(invoke):
+    response = invoke("GET", "/v1/openapi.json")
+    assert response.status == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.raw["body"] == DOCUMENT_PATH.read_text(encoding="utf-8")
+    assert response.headers["x-request-id"]
+
+
+def test_only_get_on_the_exact_path_serves_it(invoke):
+    for method, path in (("GET", "/v1/openapiXjson"), ("POST", "/v1/openapi.json"), ("GET", "/openapi.json")):
+        response = invoke(method, path)
+        assert response.status == 404, (method, path)
+        assert response.json["error"]["message"] == f"Invalid URL ({method} {path})"
+    assert "/v1/openapi.json" not in openapi_document()["paths"]

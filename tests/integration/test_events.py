@@ -21,7 +21,7 @@ from local.embedded import TABLE_NAME
 from local.events import LambdaContext, http_event
 from local.fixtures import FIXTURE_THREADS
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 EXPECTED = EVENTS / "expected"
 EVENT_NAMES = sorted(path.stem for path in EVENTS.glob("*.json"))

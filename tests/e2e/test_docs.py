@@ -173,8 +173,8 @@ def test_the_layout_names_every_module():
 
 def test_the_testing_page_describes_every_test_module():
     page = (DOCS / "testing.md").read_text(encoding="utf-8")
-    described = set(re.findall(r"^\| `(tests/test_\w+\.py)` \|", page, re.MULTILINE))
-    modules = {name for name in tracked_files() if re.fullmatch(r"tests/test_\w+\.py", name)}
+    described = set(re.findall(r"^\| `(tests/\w+/test_\w+\.py)` \|", page, re.MULTILINE))
+    modules = {name for name in tracked_files() if re.fullmatch(r"tests/\w+/test_\w+\.py", name)}
     assert described == modules, f"docs/testing.md: missing {modules - described}, gone {described - modules}"
 
 

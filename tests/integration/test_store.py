@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import time
 
+import boto3
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from moto import mock_aws
 
 from local.embedded import TABLE_NAME
 from local.fixtures import BASIC, DEFAULT_PROJECT, EMPTY, FIXTURE_THREADS, FULL, UNKNOWN_ID
+from local.table import create_threads_table, table_definition
 from tests.reference import reference_merge
 from threads_api.exceptions import MetadataLimitExceeded, PreconditionFailed, StorageUnavailable, ThreadNotFound
 from threads_api.models import TOOL_ID_LISTS, ModifyThreadRequest
@@ -694,3 +697,28 @@ def test_a_resent_merge_write_overtaken_by_another_answers_its_own_version(reque
     stored = own_store.get(DEFAULT_PROJECT, FULL.id)
     assert stored.version == FULL.version + 2 and stored.metadata["new"] == "v" and "key01" not in stored.metadata
     assert stored.metadata["key02"] == "overtaking"
+
+
+@pytest.fixture
+def bare_moto(monkeypatch):
+    """moto with no table at all, and none of the caller's AWS settings."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        yield boto3.client("dynamodb", region_name="us-east-1")
+
+
+def test_create_threads_table_matches_template_and_is_reused(bare_moto):
+    create_threads_table(bare_moto, "threads-test")
+    table = bare_moto.describe_table(TableName="threads-test")["Table"]
+    assert table["TableStatus"] == "ACTIVE"
+    assert table["KeySchema"] == table_definition()["KeySchema"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+
+    bare_moto.put_item(TableName="threads-test", Item={"thread_id": {"S": "thread_kept"}})
+    create_threads_table(bare_moto, "threads-test")
+    assert bare_moto.list_tables()["TableNames"] == ["threads-test"]
+    assert "Item" in bare_moto.get_item(TableName="threads-test", Key={"thread_id": {"S": "thread_kept"}})

@@ -9,13 +9,11 @@ import pathlib
 import re
 import tomllib
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from local.table import create_threads_table, load_template, table_definition
+from local.table import load_template
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 FUNCTION, TABLE, HTTP_API = "AWS::Serverless::Function", "AWS::DynamoDB::Table", "AWS::Serverless::HttpApi"
 LOG_GROUP, ROLE, ALARM = "AWS::Logs::LogGroup", "AWS::IAM::Role", "AWS::CloudWatch::Alarm"
 
@@ -525,30 +523,6 @@ def test_samconfig_deploys_with_sensible_defaults():
     assert deploy["resolve_s3"] is True
     assert deploy["confirm_changeset"] is False  # make deploy runs unattended; make deploy-guided asks
     assert config["build"]["parameters"].get("use_container", False) is False
-
-
-@pytest.fixture
-def dynamodb(monkeypatch):
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        yield boto3.client("dynamodb", region_name="us-east-1")
-
-
-def test_create_threads_table_matches_template_and_is_reused(dynamodb):
-    create_threads_table(dynamodb, "threads-test")
-    table = dynamodb.describe_table(TableName="threads-test")["Table"]
-    assert table["TableStatus"] == "ACTIVE"
-    assert table["KeySchema"] == table_definition()["KeySchema"]
-    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-
-    dynamodb.put_item(TableName="threads-test", Item={"thread_id": {"S": "thread_kept"}})
-    create_threads_table(dynamodb, "threads-test")
-    assert dynamodb.list_tables()["TableNames"] == ["threads-test"]
-    assert "Item" in dynamodb.get_item(TableName="threads-test", Key={"thread_id": {"S": "thread_kept"}})
 
 
 def test_tombstones_expire_through_the_threads_tables_ttl(resources):
