@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from local.stack import functions, local_table_name, resolve_environment, tables
+from local.stack import buckets, functions, local_table_name, resolve_environment, tables
 from local.storage import EMBEDDED_AWS
 from local.table import load_template
 
@@ -42,6 +42,9 @@ def embedded_dynamodb(seed: bool = True) -> Iterator[object]:
             client = boto3.client("dynamodb")
             for logical_id in tables():
                 create_table(client, local_table_name(logical_id), logical_id)
+            s3 = boto3.client("s3")
+            for logical_id in buckets():
+                s3.create_bucket(Bucket=local_table_name(logical_id))
             seed_fixture_keys(client, KEYS_TABLE_NAME)
             if seed:
                 seed_fixture_threads(client, TABLE_NAME)

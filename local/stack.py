@@ -131,6 +131,11 @@ def tables(template: dict | None = None) -> list[str]:
     return list(_resources(template or load_template(), "AWS::DynamoDB::Table"))
 
 
+def buckets(template: dict | None = None) -> list[str]:
+    """Logical ids of the template's S3 buckets."""
+    return list(_resources(template or load_template(), "AWS::S3::Bucket"))
+
+
 def local_table_name(logical_id: str) -> str:
     """The name a table gets locally: ThreadsTable -> threads-local."""
     base = logical_id.removesuffix("Table") or logical_id
@@ -144,7 +149,7 @@ def resolve_environment(function: Function, template: dict, overrides: dict[str,
     is chosen; otherwise a `!Ref` to a table becomes its local name and a `!Ref` to a parameter its default.
     """
     parameters = template.get("Parameters", {})
-    known_tables = set(tables(template))
+    known_tables = set(tables(template)) | set(buckets(template))
     resolved = {}
     for name, value in function.environment.items():
         ref = value.get("Ref") if isinstance(value, dict) else None

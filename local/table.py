@@ -9,7 +9,13 @@ import yaml
 TEMPLATE_PATH = pathlib.Path(__file__).resolve().parent.parent / "template.yaml"
 
 # Only what create_table takes and matters locally; PITR, SSE and deletion protection are deploy-time concerns.
-_CREATE_TABLE_KEYS = ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")
+_CREATE_TABLE_KEYS = (
+    "AttributeDefinitions",
+    "KeySchema",
+    "BillingMode",
+    "GlobalSecondaryIndexes",
+    "LocalSecondaryIndexes",
+)
 
 
 class _TemplateLoader(yaml.SafeLoader):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 
@@ -30,7 +31,10 @@ class Invoked:
         self.raw = response
         self.status = response["statusCode"]
         self.headers = {name.lower(): value for name, value in response.get("headers", {}).items()}
-        self.json = json.loads(response["body"]) if response.get("body") else None
+        body = response.get("body") or ""
+        if response.get("isBase64Encoded"):
+            body = base64.b64decode(body).decode("utf-8")
+        self.json = json.loads(body) if body else None
 
     def __repr__(self) -> str:
         return f"Invoked({self.status}, {self.json})"

@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from threads_api import document, errors, resources
+from threads_api import document, errors, message_routes, resources, routes
 from threads_api.body import as_json_text_event, read_json_body
 from threads_api.errors import ApiError
 from threads_api.exceptions import (
@@ -21,18 +21,31 @@ from threads_api.exceptions import (
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     InvalidApiKey,
+    MessageNotFound,
     MetadataLimitExceeded,
     MissingApiKey,
     PreconditionFailed,
     StorageUnavailable,
     ThreadNotFound,
+    UnknownCursor,
 )
-from threads_api.routes import router
+from threads_api.limits import MAX_BODY_BYTES, MAX_CREATE_BODY_BYTES
 from threads_api.validation import first_error
 
 logger = Logger()
-app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=read_json_body)
-app.include_router(router)
+
+
+def _read_body(text: str) -> Any:
+    """The request's body, within its route's limit: 4 MiB for the two creates, which may carry messages."""
+    event = app.current_event
+    path = event.raw_path.rstrip("/")
+    creates = event.request_context.http.method == "POST" and (path == "/v1/threads" or path.endswith("/messages"))
+    return read_json_body(text, MAX_CREATE_BODY_BYTES if creates else MAX_BODY_BYTES)
+
+
+app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=_read_body)
+app.include_router(routes.router)
+app.include_router(message_routes.router)
 app.include_router(document.router)
 
 # SnapStart resumes many execution environments from one snapshot of this initialised module. Thread ids need
@@ -58,6 +71,8 @@ _ANSWERS: dict[type[DomainError], Callable[[Any], ApiError]] = {
     MissingApiKey: lambda _: errors.missing_api_key(),
     InvalidApiKey: lambda failure: errors.invalid_api_key(failure.masked),
     ThreadNotFound: lambda failure: errors.thread_not_found(failure.thread_id),
+    MessageNotFound: lambda failure: errors.message_not_found(failure.message_id),
+    UnknownCursor: lambda failure: errors.unknown_cursor(failure.name, failure.message_id),
     MetadataLimitExceeded: lambda failure: errors.too_many_metadata_pairs(failure.count),
     PreconditionFailed: lambda _: errors.precondition_failed(),
     IdempotencyKeyReused: lambda _: errors.idempotency_key_reused(),

@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from . import dynamodb
+from . import bucket, dynamodb
+from .bucket import ContentBucket, S3Client
 from .dynamodb import DynamoDBClient
 from .idempotency import Records, records
 from .keys import Authenticator, KeyTable
+from .messages import MessageStore
 from .store import ThreadStore
 
 # How long a warm environment trusts its last answer about a key: the longest a revoked key keeps working.
@@ -29,10 +31,30 @@ def dynamodb_client() -> DynamoDBClient:
     return dynamodb.new_client()
 
 
+def _returns_item() -> bool:
+    return os.environ.get(RETURNS_ITEM_VARIABLE, "true").lower() != "false"
+
+
 @cache
 def thread_store() -> ThreadStore:
-    returns_item = os.environ.get(RETURNS_ITEM_VARIABLE, "true").lower() != "false"
-    return ThreadStore(dynamodb_client(), os.environ["TABLE_NAME"], returns_item_on_failure=returns_item)
+    return ThreadStore(dynamodb_client(), os.environ["TABLE_NAME"], returns_item_on_failure=_returns_item())
+
+
+@cache
+def s3_client() -> S3Client:
+    """Made on the first message too large for its item: most execution environments never need one."""
+    return bucket.new_client()
+
+
+@cache
+def message_store() -> MessageStore:
+    return MessageStore(
+        dynamodb_client(),
+        os.environ["TABLE_NAME"],
+        os.environ["MESSAGES_TABLE_NAME"],
+        ContentBucket(os.environ["CONTENT_BUCKET_NAME"], s3_client),
+        returns_item_on_failure=_returns_item(),
+    )
 
 
 @cache
@@ -49,5 +71,5 @@ def idempotency_records() -> Records:
 
 def reset() -> None:
     """Forget the client and everything built on it (cached key answers included)."""
-    for built in (idempotency_records, authenticator, thread_store, dynamodb_client):
+    for built in (idempotency_records, authenticator, message_store, s3_client, thread_store, dynamodb_client):
         built.cache_clear()
