@@ -13,6 +13,11 @@ from local.table import load_template
 TABLE_NAME = local_table_name("ThreadsTable")
 KEYS_TABLE_NAME = local_table_name("KeysTable")
 IDEMPOTENCY_TABLE_NAME = local_table_name("IdempotencyTable")
+MESSAGES_TABLE_NAME = local_table_name("MessagesTable")
+
+
+def local_bucket_name(logical_id: str = "ContentBucket") -> str:
+    return local_table_name(logical_id)
 
 
 def _environment() -> dict[str, str]:
