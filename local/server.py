@@ -38,6 +38,7 @@ from local.storage import EMBEDDED_AWS, dynamodb_client, embedded_dynamodb_serve
 from threads_api.errors import ApiError, body_too_large, internal_error
 from threads_api.exceptions import KeyExists
 from threads_api.keys import KeyTable
+from threads_api.limits import MAX_CREATE_BODY_BYTES
 from threads_api.resources import RETURNS_ITEM_VARIABLE
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -119,7 +120,7 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         length = int(lengths[0])
         if length > GATEWAY_BODY_LIMIT:
             self._drain(length)
-            raise _Refused(413, _envelope(body_too_large(length)))
+            raise _Refused(413, _envelope(body_too_large(length, MAX_CREATE_BODY_BYTES)))
         body = self.rfile.read(length)
         if len(body) < length:
             raise ConnectionAbortedError("the client closed the connection mid-body")
@@ -139,7 +140,7 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
                 return bytes(body)
             if len(body) + size > GATEWAY_BODY_LIMIT:
                 self.close_connection = True
-                raise _Refused(413, _envelope(body_too_large(len(body) + size)))
+                raise _Refused(413, _envelope(body_too_large(len(body) + size, MAX_CREATE_BODY_BYTES)))
             chunk = self.rfile.read(size)
             if len(chunk) < size:
                 raise ConnectionAbortedError("the client closed the connection mid-body")

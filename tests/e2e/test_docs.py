@@ -290,6 +290,11 @@ class Sentinels:
             elif int in options:
                 value = 900000 + number
                 self.placeholders.insert(0, (re.compile(rf"(?<!\d){value}(?!\d)"), f"<{name}>"))
+            elif hint == tuple[str, ...]:
+                from threads_api.errors import _listed
+
+                value = (sentinel_string(number, "first"), sentinel_string(number, "second"))
+                self.placeholders.insert(0, (re.compile(re.escape(_listed(value))), f"<{name}>"))
             elif hint is object or hint is typing.Any:
                 value = None
                 self.any_json.append(name)

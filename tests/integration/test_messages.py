@@ -395,7 +395,7 @@ def test_if_match_on_modify_and_delete(invoke):
     stale = invoke("POST", path, {"metadata": {"k": "v"}}, headers={"if-match": '"7"'})
     assert error(stale) == (
         412,
-        "The thread has changed since the given ETag; retrieve it and try again.",
+        "The message has changed since the given ETag; retrieve it and try again.",
         None,
         "precondition_failed",
     )
