@@ -20,8 +20,6 @@ from local import storage
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DYNALITE = ROOT / "node_modules" / "dynalite" / "cli.js"
-# Credentials for local DynamoDB-compatible servers, which accept any.
-LOCAL_AWS = storage.EMBEDDED_AWS
 BASE_URL_LINE = re.compile(r"^Threads API on (http://127\.0\.0\.1:(\d+)/v1)$", re.MULTILINE)
 
 
@@ -134,4 +132,4 @@ def dynalite() -> Iterator[str]:
 
 def dynamodb_client(endpoint: str):
     """A boto3 client for a local DynamoDB-compatible server."""
-    return storage.dynamodb_client(endpoint, LOCAL_AWS)
+    return storage.dynamodb_client(endpoint, storage.EMBEDDED_AWS)

@@ -23,7 +23,6 @@ from local import stack
 from local.embedded import TABLE_NAME
 from local.fixtures import API_KEY
 from local.launch import (
-    LOCAL_AWS,
     ROOT,
     dynamodb_client,
     fixture_keys,
@@ -32,6 +31,7 @@ from local.launch import (
     start_server,
 )
 from local.runtime import FunctionPool, InvocationFailed
+from local.storage import EMBEDDED_AWS
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -195,7 +195,7 @@ def test_sixteen_clients_setting_different_keys_at_once_all_land(storage, reques
 
 def test_an_existing_table_is_reused(http_server, dynalite_endpoint):
     thread = client_for(http_server).beta.threads.create(metadata={"kept": "yes"})
-    with local_endpoint(AWS_ENDPOINT_URL_DYNAMODB=dynalite_endpoint, **LOCAL_AWS) as second:
+    with local_endpoint(AWS_ENDPOINT_URL_DYNAMODB=dynalite_endpoint, **EMBEDDED_AWS) as second:
         assert f"DynamoDB at {dynalite_endpoint}" in second.banner
         assert client_for(second).beta.threads.retrieve(thread.id).metadata == {"kept": "yes"}
 
@@ -204,7 +204,7 @@ def test_a_missing_table_is_created_under_the_name_given(dynalite_endpoint):
     name = f"threads-{uuid.uuid4().hex[:8]}"
     dynamodb = dynamodb_client(dynalite_endpoint)
     assert name not in dynamodb.list_tables()["TableNames"]
-    with local_endpoint(AWS_ENDPOINT_URL_DYNAMODB=dynalite_endpoint, TABLE_NAME=name, **LOCAL_AWS) as server:
+    with local_endpoint(AWS_ENDPOINT_URL_DYNAMODB=dynalite_endpoint, TABLE_NAME=name, **EMBEDDED_AWS) as server:
         thread = client_for(server).beta.threads.create()
     item = dynamodb.get_item(TableName=name, Key={"thread_id": {"S": thread.id}})
     assert item["Item"]["thread_id"]["S"] == thread.id
