@@ -158,6 +158,7 @@ class GatewayServer(BaseApplication):
             "threads": THREADS,
             "worker_connections": MAX_CONNECTIONS,
             "backlog": BACKLOG,
+            "limit_request_line": 0,  # 1 MiB, gunicorn's most: a long path is the function's to judge
             "keepalive": KEEPALIVE,
             "timeout": WORKER_TIMEOUT,
             "graceful_timeout": GRACEFUL_TIMEOUT,

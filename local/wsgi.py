@@ -4,8 +4,8 @@ matches, is answered by the function, and its result becomes the HTTP response (
 Every way in drives this one application: the local endpoint (gunicorn serves it, `local.listener`), the fuzz
 tests (schemathesis through werkzeug's test client) and the in-process `openai` client (httpx's
 `WSGITransport`, `local.client`). What it answers itself, as API Gateway does before any function runs: a body
-over API Gateway's 10 MB payload limit (the API's 413), a transfer coding other than chunked, a method no HTTP API
-route can have, a path no route takes.
+over API Gateway's 10 MB payload limit (the API's 413), a transfer coding other than chunked, a method HTTP does not
+define, a path no route takes.
 
     import schemathesis
     from local.wsgi import application
@@ -40,8 +40,9 @@ GATEWAY_BODY_LIMIT = 10 * 1024 * 1024
 # A body larger than the limit is still read and dropped up to this size, so that a client that sends its whole
 # body before it reads sees the 413 rather than a reset connection.
 DRAIN_LIMIT = 64 * 1024 * 1024
-# The methods an HTTP API route can name; any other is refused.
-METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# The methods HTTP defines (RFC 9110's, PATCH of RFC 5789, and QUERY, which OpenAPI 3.2 lists too) go to the
+# routes; any other is refused with 501, as RFC 9110 has a server answer a method it does not recognise.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", "QUERY"})
 # Environ keys that carry request headers without the HTTP_ prefix.
 _UNPREFIXED = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
 # Response headers that describe the connection or the framing: the server's to write, never the function's.
