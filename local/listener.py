@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from wsgiref.types import WSGIApplication
 
 from gunicorn.app.base import BaseApplication
@@ -33,6 +33,9 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from local.wsgi import envelope
 from threads_api.errors import ApiError, internal_error
+
+if TYPE_CHECKING:
+    from gunicorn._types import _WSGIAppType
 
 THREADS = 64
 MAX_CONNECTIONS = 256
@@ -61,7 +64,8 @@ _REFUSALS: list[tuple[type[Exception], int, str]] = [
 
 def refusal(error: BaseException) -> ApiError:
     """The envelope a request that made `error` gets: the client's fault (4xx, 501), or the API's 500."""
-    if isinstance(error, errors.InvalidResponseHeader | errors.InvalidResponseHeaderName):
+    # gunicorn 27's; types-gunicorn, of 26, does not have these two yet.
+    if isinstance(error, errors.InvalidResponseHeader | errors.InvalidResponseHeaderName):  # type: ignore[attr-defined]
         return internal_error()  # a header the function sent
     for kind, status, message in _REFUSALS:
         if isinstance(error, kind):
@@ -171,8 +175,9 @@ class GatewayServer(BaseApplication):
         for name, value in settings.items():
             self.cfg.set(name, value)
 
-    def load(self) -> WSGIApplication:
-        return self.make_application()
+    def load(self) -> _WSGIAppType:
+        # gunicorn hands the application a dict, as PEP 3333 says; its stubs say any MutableMapping.
+        return cast("_WSGIAppType", self.make_application())
 
     def _post_worker_init(self, worker: ThreadWorker) -> None:
         if worker.age == 1:

@@ -28,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from local import listener, stack
 from local.runtime import FunctionPool
 from local.storage import EMBEDDED_AWS, dynamodb_client, embedded_dynamodb_server, prepare_tables
+from local.table import load_template
 from local.wsgi import gateway_application
 from threads_api.exceptions import KeyExists
 from threads_api.keys import KeyTable
@@ -39,7 +40,7 @@ DEFAULT_PORT = 3000
 DEFAULT_CONCURRENCY = 4
 
 
-def function_environment(function: stack.Function, template: dict, aws: dict[str, str]) -> dict[str, str]:
+def function_environment(function: stack.Function, template: dict[str, Any], aws: dict[str, str]) -> dict[str, str]:
     """What an execution environment of `function` sees: this process's environment, the AWS settings, and the
     function's own variables from the template."""
     # Not the keys to install, nor any AWS credentials or profile of the caller's: the function gets the local
@@ -103,7 +104,9 @@ def install_keys(keys: KeyTable) -> tuple[str, str | None]:
     return f"{secret}  (project {LOCAL_PROJECT}, {key.key_id}; made now, shown once)", secret
 
 
-def banner(base_url: str, storage: str, keys_endpoint: str, routes: list[stack.Route], auth: str, key: str | None):
+def banner(
+    base_url: str, storage: str, keys_endpoint: str, routes: list[stack.Route], auth: str, key: str | None
+) -> str:
     credential = f'api_key="{key}"' if key else 'api_key=os.environ["OPENAI_API_KEY"]'
     snippet = "\n".join(
         [
@@ -181,7 +184,7 @@ def serving_application(
 def main() -> int:
     port = port_from_environment()
     concurrency = int(os.environ.get("LAMBDA_CONCURRENCY", DEFAULT_CONCURRENCY))
-    template = stack.load_template()
+    template = load_template()
     all_routes = stack.routes(template)
     with ExitStack() as cleanup:
         listening = bind(port)  # first: a busy port is found before anything else starts
