@@ -1,5 +1,7 @@
 """Create the template's tables locally (moto, dynalite, DynamoDB Local) exactly as template.yaml declares them."""
 
+from __future__ import annotations
+
 import copy
 import functools
 import pathlib
