@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from threads_api.keys import KeyTable
 from threads_api.store import to_item
 from threads_api.thread import ID_PREFIX, Thread
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # The fixture threads' project, and its key: the one the sample events and the in-process client send.
 DEFAULT_PROJECT = "proj_default"
@@ -40,12 +45,12 @@ FIXTURE_THREADS = (BASIC, FULL, EMPTY)
 UNKNOWN_ID = _fixture_id("NeverCreated")
 
 
-def seed_fixture_threads(client, table_name: str) -> None:
+def seed_fixture_threads(client: DynamoDBClient, table_name: str) -> None:
     for thread in FIXTURE_THREADS:
         client.put_item(TableName=table_name, Item=to_item(thread))
 
 
-def seed_fixture_keys(client, table_name: str) -> None:
+def seed_fixture_keys(client: DynamoDBClient, table_name: str) -> None:
     keys = KeyTable(client, table_name)
     keys.add(API_KEY, DEFAULT_PROJECT, replace=True)
     keys.add(OTHER_API_KEY, OTHER_PROJECT, replace=True)

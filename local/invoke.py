@@ -9,9 +9,10 @@ import argparse
 import json
 import pathlib
 import sys
+from typing import Any
 
 
-def invoke(event: dict) -> dict:
+def invoke(event: dict[str, Any]) -> dict[str, Any]:
     from local.embedded import embedded_dynamodb
     from local.events import LambdaContext
 
@@ -21,7 +22,7 @@ def invoke(event: dict) -> dict:
         return app.lambda_handler(event, LambdaContext())
 
 
-def read_event(path: pathlib.Path) -> dict:
+def read_event(path: pathlib.Path) -> dict[str, Any]:
     """The event file as JSON; a wrong path or a file that is not an event is one line, not a traceback."""
     try:
         event = json.loads(path.read_text(encoding="utf-8"))

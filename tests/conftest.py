@@ -71,9 +71,10 @@ def dynalite_endpoint():
 @pytest.fixture(scope="session")
 def http_server(dynalite_endpoint):
     """The local endpoint (`python -m local.server`) on a free port, storing in dynalite."""
-    from local.launch import LOCAL_AWS, local_endpoint
+    from local.launch import local_endpoint
+    from local.storage import EMBEDDED_AWS
 
-    with local_endpoint(AWS_ENDPOINT_URL_DYNAMODB=dynalite_endpoint, **LOCAL_AWS) as server:
+    with local_endpoint(AWS_ENDPOINT_URL_DYNAMODB=dynalite_endpoint, **EMBEDDED_AWS) as server:
         yield server
 
 
