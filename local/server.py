@@ -112,7 +112,8 @@ def banner(
         [
             "from openai import OpenAI" if key else "import os; from openai import OpenAI",
             f'client = OpenAI(base_url="{base_url}", {credential})',
-            'print(client.beta.threads.update(client.beta.threads.create().id, metadata={"hello": "world"}))',
+            'thread = client.beta.threads.create(messages=[{"role": "user", "content": "Hello"}])',
+            "print(client.beta.threads.messages.list(thread.id).data[0].content[0].text.value)",
         ]
     )
     listed = ", ".join(route.key for route in routes)
@@ -128,7 +129,7 @@ def banner(
         "\n"
         f"Try it: in another terminal, start the project's Python with `cd {here} && make python`"
         + ("" if key else " (with OPENAI_API_KEY set to one of your keys)")
-        + " and paste these three lines:\n"
+        + " and paste these four lines:\n"
         "\n"
         f"{snippet}\n"
         "\n"
