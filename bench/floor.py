@@ -68,7 +68,13 @@ def messages(event: dict, method: str, thread_id: str, body: dict) -> dict:
                         "ExpressionAttributeValues": {":pos": {"N": str(position)}},
                     }
                 },
-                {"Put": {"TableName": MESSAGES, "Item": item, "ConditionExpression": "attribute_not_exists(message_id)"}},
+                {
+                    "Put": {
+                        "TableName": MESSAGES,
+                        "Item": item,
+                        "ConditionExpression": "attribute_not_exists(message_id)",
+                    }
+                },
             ]
         )
         return _message(item)

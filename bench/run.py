@@ -489,9 +489,10 @@ def report(results: dict) -> str:
     w_ours, w_floor = warm["ours"]["operations"], warm["floor"]["operations"]
     for operation in WARM_SUMMARY:
         budget = f"≤ {WARM_BUDGET}x: {ok[budgets['warm_modify']['ok']]}" if operation == "modify" else "–"
+        o, f = w_ours[operation], w_floor[operation]
         lines.append(
-            f"| warm {WARM_NAMES.get(operation, operation)}, p50 | {w_ours[operation]['p50_us']:g} µs | {w_floor[operation]['p50_us']:g} µs | "
-            f"{ratio(w_ours[operation]['p50_us'], w_floor[operation]['p50_us'])}x | {budget} |"
+            f"| warm {WARM_NAMES.get(operation, operation)}, p50 | {o['p50_us']:g} µs | {f['p50_us']:g} µs | "
+            f"{ratio(o['p50_us'], f['p50_us'])}x | {budget} |"
         )
     lines += [
         f"| peak memory of a cold invocation (max RSS) | {ours['peak_rss_mb']['median']:.1f} MB | "

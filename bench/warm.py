@@ -3,8 +3,9 @@
     <runtime venv python> bench/warm.py ours|floor CALLS OUT_JSON
 
 Run by `bench.run` with the function's code and the repository on PYTHONPATH. Each operation (the thread's
-modify, create and retrieve; a message's create and retrieve; list pages of 20 and 100) is invoked CALLS times through the entry point with a real API Gateway v2 event, in interleaved blocks,
-after a warm-up; every call's wall time (`perf_counter_ns`) and CPU time (`process_time_ns`) is kept. Then, on
+modify, create and retrieve; a message's create and retrieve; list pages of 20 and 100) is invoked CALLS times
+(a list page fewer) through the entry point with a real API Gateway v2 event, in interleaved blocks, after a
+warm-up; every call's wall time (`perf_counter_ns`) and CPU time (`process_time_ns`) is kept. Then, on
 fewer calls: the share of a modify spent inside botocore, a cProfile of modify by package, and, for the function,
 the key check alone and a modify whose key is looked up every time (`API_KEY_CACHE_SECONDS=0`).
 """
