@@ -54,6 +54,7 @@ EVENT = ROOT / "events" / "modify-metadata.json"
 RUNTIME_SDK = ("boto3", "botocore")  # what the python3.13 runtime provides, at the versions locked here
 LAYOUT_VERSION = "1"  # bump when the way the environments are made changes
 COLD_BUDGET, WARM_BUDGET = 1.5, 2.0
+PAGE_SIZES = (10, 10_000)  # bench/pages.py's threads
 REQUIRED_KEYS = (
     "cold_start_ms",
     "cold_start_floor_ms",
@@ -359,6 +360,12 @@ def count_calls() -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def measure_pages(pages: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FUNCTION), str(ROOT)])}
+    done = _run([sys.executable, "-m", "bench.pages", str(pages)], cwd=ROOT, env=env)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def measure_worst_bodies() -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FUNCTION), str(ROOT)])}
     done = _run([sys.executable, "-m", "bench.worst"], cwd=ROOT, env=env)
@@ -629,6 +636,7 @@ def report(results: dict) -> str:
             f"| {operation} | {c['status']}{mark} | {c['cached']} | {c['uncached']} | "
             f"{', '.join(c['cached_operations']) or '–'} |"
         )
+    lines += list_pages_section(results["list_pages"])
     worst = dict(results["worst_bodies"])
     one = worst.pop("one unknown key, create")
     lines += [
@@ -678,6 +686,42 @@ def report(results: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def list_pages_section(pages: dict) -> list[str]:
+    small, large = (f"{size:,}" for size in pages["sizes"])
+    lines = [
+        "",
+        "## A list page against the size of its thread",
+        "",
+        f"A thread of {small} messages and one of {large} (about 1 KB of text each), written straight into the",
+        "embedded DynamoDB (moto) in the MessageStore's format; then pages of at most "
+        f"{pages['limit']} through the entry point, the two",
+        f"sizes interleaved, {pages['pages_per_kind']} of each (medians). Items read: what DynamoDB read for the page,",
+        "the Query's `ScannedCount` and the items the `BatchGetItem` answered (the thread, and the cursor's message).",
+        "Moto sorts a whole item collection at every Query, which DynamoDB does not, so its own time (storage) is",
+        f"given apart and the figure for the function is the rest. The thread of {small} fills less than a page: per",
+        "message answered, what a page reads should not change with the thread (ratio about 1).",
+        "",
+        "| page | thread | messages answered | items read | items read per message | latency | of which moto | "
+        "the rest |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for kind, measured in pages["pages"].items():
+        for size, p in measured["sizes"].items():
+            lines.append(
+                f"| {kind} | {int(size):,} | {p['messages']:g} | {p['items_read']:g} | {p['items_read_per_message']} | "
+                f"{p['p50_ms']:g} ms | {p['storage_p50_ms']:g} ms | {p['outside_storage_p50_ms']:g} ms |"
+            )
+    lines += ["", f"Ratios, {large} messages to {small}:", ""]
+    for kind, measured in pages["pages"].items():
+        r = measured["ratio_large_to_small"]
+        lines.append(
+            f"- {kind}: items read per message answered {r['items_read_per_message']}x (per page {r['items_read']}x); "
+            f"latency outside moto {r['outside_storage_p50_ms']}x, with moto {r['p50_ms']}x."
+        )
+    lines.append(f"\nSeeding both threads took {pages['seed_seconds']:g} s.")
+    return lines
 
 
 def draw(results: dict) -> bytes:
@@ -757,6 +801,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out
     cold_runs, stage_runs, profile_runs = (3, 1, 1) if args.quick else (20, 5, 5)
     warm_calls, warm_rounds = (300, 1) if args.quick else (4000, 2)
+    page_runs = 3 if args.quick else 20
     started, load_before = time.monotonic(), os.getloadavg()[0]
     args.work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -772,6 +817,8 @@ def main(argv: list[str] | None = None) -> int:
         warm = measure_warm(layout, pathlib.Path(scratch), warm_calls, warm_rounds)
     log("DynamoDB calls per operation (embedded moto)")
     calls = count_calls()
+    log(f"list pages at {' and '.join(f'{n:,}' for n in PAGE_SIZES)} messages (embedded moto)")
+    pages = measure_pages(page_runs)
     log("the worst invalid bodies")
     worst_bodies = measure_worst_bodies()
     log("the artifact" + (" (an earlier build, if any)" if args.quick else ": sam build"))
@@ -785,6 +832,7 @@ def main(argv: list[str] | None = None) -> int:
         "warm_modify_us_p50": warm["ours"]["operations"]["modify"]["p50_us"],
         "warm_modify_floor_us_p50": warm["floor"]["operations"]["modify"]["p50_us"],
         "dynamodb_calls": calls,
+        "list_pages": pages,
         "worst_bodies": worst_bodies,
         "artifact_bytes": artifact["artifact_bytes"],
         "peak_memory_mb": summary["ours"]["peak_rss_mb"]["median"],
