@@ -8,9 +8,9 @@ should grow with the thread. Both threads are on the embedded DynamoDB (moto), s
 `BatchWriteItem` in the MessageStore's format (about 1 KB of text per message); then PAGES pages of each kind
 (the newest 20, and 20 from the middle of the thread with `after`) go through the entry point, the two sizes
 interleaved. Per page: the items DynamoDB read (the Query's `ScannedCount` and the items the `BatchGetItem`
-answered, from botocore's `after-call` events), the latency, and the time moto itself took to answer: moto
-sorts a whole item collection at every Query, which DynamoDB does not do, so the latency that speaks for the
-function is the rest.
+answered, from botocore's `after-call` events), the latency, and the time moto itself took to answer: moto goes
+through every item of the table at each Query of an index, which DynamoDB does not, so the latency that speaks
+for the function is the rest.
 """
 
 from __future__ import annotations

@@ -254,30 +254,49 @@ def measure_stages(layout: Layout, runs: int) -> dict:
     return stages
 
 
+# Our modules only the message routes need, and the one a message request imports on first use (what it imports
+# that `import app` has not is the message store's share, loaded lazily).
+MESSAGE_MODULES = (
+    "threads_api.message_routes",
+    "threads_api.message",
+    "threads_api.messages",
+    "threads_api.bucket",
+)
+FIRST_MESSAGE_IMPORT = "threads_api.messages"
+
+
 def import_profile(layout: Layout, runs: int) -> dict:
-    """`python -X importtime -c 'import app'`: time by top-level package (own time of its modules), and by module."""
+    """`python -X importtime -c 'import app'`: time by top-level package (own time of its modules), and by module;
+    then what the first message request imports on top (the same process goes on to import the message store)."""
     profiles = {}
+    command = ["-X", "importtime", "-c", f"import app; import {FIRST_MESSAGE_IMPORT}"]
     for name, task in (("shipped", layout.task), ("no_bytecode", layout.task_source)):
         by_package: dict[str, list[float]] = {}
         by_module: dict[str, list[float]] = {}
-        totals = []
+        totals, later_totals = [], []
+        later_modules: dict[str, list[float]] = {}
         for _ in range(runs):
-            done = _run(
-                [str(layout.python), "-X", "importtime", "-c", "import app"], cwd=task, env=layout.environment(task)
-            )
+            done = _run([str(layout.python), *command], cwd=task, env=layout.environment(task))
             package_ms: dict[str, float] = {}
-            total = 0.0
+            total = later = 0.0
+            imported_app = False
             for line in done.stderr.splitlines():
                 if not line.startswith("import time:") or "imported package" in line:
                     continue
                 own, cumulative, module = line.removeprefix("import time:").split("|")
                 module, own_ms = module.strip(), int(own) / 1000
+                if imported_app:  # after `import app`: the first message request's imports
+                    later += own_ms
+                    later_modules.setdefault(module, []).append(own_ms)
+                    continue
+                imported_app = module == "app"
                 total += own_ms
                 top = module.split(".")[0]
                 group = f"{top} (standard library)" if top in sys.stdlib_module_names else top
                 package_ms[group] = package_ms.get(group, 0.0) + own_ms
                 by_module.setdefault(module, []).append(own_ms)
             totals.append(total)
+            later_totals.append(later)
             stdlib = sum(ms for group, ms in package_ms.items() if group.endswith("(standard library)"))
             package_ms["all of the standard library"] = stdlib
             for group, ms in package_ms.items():
@@ -290,6 +309,10 @@ def import_profile(layout: Layout, runs: int) -> dict:
             "total_ms": round(statistics.median(totals), 1),
             "packages_ms": {k: round(v, 1) for k, v in sorted(medians.items(), key=lambda i: -i[1])[:25]},
             "top_modules_own_ms": {k: round(v, 1) for k, v in sorted(modules.items(), key=lambda i: -i[1])[:15]},
+            # Own time at `import app` of each message module (absent: not imported there).
+            "message_modules_at_init_ms": {m: round(modules[m], 2) for m in MESSAGE_MODULES if m in modules},
+            "first_message_import_ms": round(statistics.median(later_totals), 2),
+            "first_message_import_modules": sorted(later_modules),
         }
     return profiles
 
@@ -578,6 +601,8 @@ def report(results: dict) -> str:
         + ", ".join(f"`{name}` {ms:g} ms" for name, ms in list(profile["top_modules_own_ms"].items())[:10])
         + ".",
         "",
+        *message_imports(profile, compiled),
+        "",
         "## Warm requests",
         "",
         "One process per variant and round, the rounds alternating; every call through the entry point with a real",
@@ -688,6 +713,21 @@ def report(results: dict) -> str:
     return "\n".join(lines)
 
 
+def message_imports(profile: dict, compiled: dict) -> list[str]:
+    """What the message routes add to `import app`, and what their first request imports on top."""
+    at_init = profile["message_modules_at_init_ms"]
+    deferred = [m for m in MESSAGE_MODULES if m not in at_init]
+    return [
+        "**The message routes at import** (as shipped; own time): "
+        + ", ".join(f"`{module}` {ms:g} ms" for module, ms in at_init.items())
+        + f", {sum(at_init.values()):.2f} ms in all. Not imported at a cold start: "
+        + (", ".join(f"`{module}`" for module in deferred) or "none")
+        + f"; the first message request imports them ({', '.join(profile['first_message_import_modules']) or '–'}): "
+        f"{profile['first_message_import_ms']:g} ms as shipped, {compiled['first_message_import_ms']:g} ms "
+        "without bytecode (with SnapStart, before the snapshot instead).",
+    ]
+
+
 def list_pages_section(pages: dict) -> list[str]:
     small, large = (f"{size:,}" for size in pages["sizes"])
     lines = [
@@ -699,9 +739,10 @@ def list_pages_section(pages: dict) -> list[str]:
         f"{pages['limit']} through the entry point, the two",
         f"sizes interleaved, {pages['pages_per_kind']} of each (medians). Items read: what DynamoDB read for the page,",
         "the Query's `ScannedCount` and the items the `BatchGetItem` answered (the thread, and the cursor's message).",
-        "Moto sorts a whole item collection at every Query, which DynamoDB does not, so its own time (storage) is",
-        f"given apart and the figure for the function is the rest. The thread of {small} fills less than a page: per",
-        "message answered, what a page reads should not change with the thread (ratio about 1).",
+        "Moto goes through every item of the table at each Query of an index, which DynamoDB does not, so its own",
+        "time is given apart and the figure for the function is the rest.",
+        f"The thread of {small} fills less than a page: per message answered, what a page reads should not change",
+        "with the thread (ratio about 1).",
         "",
         "| page | thread | messages answered | items read | items read per message | latency | of which moto | "
         "the rest |",
