@@ -18,9 +18,12 @@ given as median, spread and ratio.
   floor interleaved; measured from the moment the process is started to the end of that invocation (one clock,
   CLOCK_MONOTONIC, across processes), plus peak memory. Also the same without the bytecode (plain `sam build`),
   the import-time profile (`-X importtime`), and the cost of each step of the import.
-- **Warm requests** (`bench/warm.py`): modify, create and retrieve through the entry point, thousands of calls
-  each, with DynamoDB answered in process at the HTTP layer (`bench/canned.py`): p50, p99, CPU per request.
+- **Warm requests** (`bench/warm.py`): a thread's modify, create and retrieve, a message's create and retrieve,
+  and list pages of 20 and 100, through the entry point, thousands of calls each, with DynamoDB answered in
+  process at the HTTP layer (`bench/canned.py`): p50, p95, p99, CPU per request.
 - **DynamoDB calls per operation** (`bench/calls.py`), with the key check cached and not, on the embedded moto.
+- **A list page against the size of its thread** (`bench/pages.py`): 10 and 10,000 messages on the embedded moto,
+  the items DynamoDB read per page and the latency, moto's own time apart.
 - **Size:** `sam build` into `--work/sam-build`, compiled as `make build` does: the artifact's bytes, zipped bytes,
   and what takes them.
 """
@@ -703,7 +706,7 @@ def report(results: dict) -> str:
         "",
         "## Reproduce",
         "",
-        "`make bench` (about two minutes) writes this report, results.json and chart.png to bench/out/ (git-ignored);",
+        "`make bench` (a few minutes) writes this report, results.json and chart.png to bench/out/ (git-ignored);",
         "`make bench PUBLISH=1` to bench/, the copies kept in git; `make bench QUICK=1` is a smoke run into",
         "bench/out/quick/. The first run makes bench/out/runtime-venv and bench/out/function-deps from PyPI; later",
         "runs reuse them while requirements.txt and uv.lock's boto3/botocore stay the same. Every cold-start sample:",
