@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -52,13 +53,15 @@ app.include_router(document.router)
 # nothing done: they come from `secrets`, each drawn from the operating system (os.urandom) when it is made, so
 # after the restore, and no random generator state of ours is in the snapshot to be shared. The DynamoDB client
 # (and the key answers cached by it) is dropped instead, so that each restored environment makes its own, with
-# fresh connections and credentials.
+# fresh connections and credentials. The message store's modules, which a cold start leaves to the first message
+# request, are imported before the snapshot instead: there they cost no restored environment anything.
 try:
-    from snapshot_restore_py import register_after_restore
+    from snapshot_restore_py import register_after_restore, register_before_snapshot
 except ImportError:  # only the Lambda runtime has it; nothing is ever restored elsewhere
     pass
 else:
     register_after_restore(resources.reset)
+    register_before_snapshot(importlib.import_module, "threads_api.messages")
 
 
 def _unavailable(failure: StorageUnavailable) -> ApiError:

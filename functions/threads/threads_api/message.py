@@ -1,7 +1,13 @@
-"""The message as the service holds it, its id and position, and how it looks on the wire."""
+"""The message as the service holds it, its id and position, and how it looks on the wire; what the routes hand
+the MessageStore and get back from it.
+
+The routes' types live here rather than in messages.py so that importing the routes, at every cold start, does
+not import the store: that is loaded by the first message request (resources.message_store).
+"""
 
 from __future__ import annotations
 
+import json
 import secrets
 import string
 from dataclasses import dataclass, field
@@ -80,3 +86,33 @@ class Message:
 
 def deleted_wire(message_id: str) -> dict[str, object]:
     return {"id": message_id, "object": "thread.message.deleted", "deleted": True}
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDraft:
+    """A message as a create asks for it, its content already normalised to parts."""
+
+    role: str
+    content: Content
+    attachments: Attachments
+    metadata: Metadata
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    limit: int
+    order: str  # "asc" or "desc"
+    after: str | None = None
+    before: str | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    messages: list[Message]
+    has_more: bool
+
+
+def wire_bytes(wire: dict[str, object]) -> int:
+    """The bytes a message's JSON takes in the function's answer, where Lambda escapes it once more."""
+    return len(json.dumps(json.dumps(wire, separators=(",", ":"))))

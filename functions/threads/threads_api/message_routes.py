@@ -15,8 +15,7 @@ from .body import refuse_unreadable
 from .content import choice
 from .idempotency import create_once
 from .limits import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
-from .message import Message, deleted_wire
-from .messages import Page, PageRequest, wire_bytes
+from .message import Message, Page, PageRequest, deleted_wire, wire_bytes
 from .models import (
     CreateMessageRequest,
     DeletedMessageObject,

@@ -13,7 +13,7 @@ import secrets
 import time
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .bucket import ContentBucket
@@ -40,8 +40,12 @@ from .message import (
     Attachments,
     Content,
     Message,
+    MessageDraft,
+    Page,
+    PageRequest,
     content_object_key,
     new_message_id,
+    wire_bytes,
 )
 from .patch import ThreadPatch
 from .store import Versions, live_thread, new_write_token, to_item
@@ -68,31 +72,6 @@ _THREAD_NAMES = {"#tid": THREAD_KEY, "#project": "project", "#deleted": "deleted
 _LIVE_MESSAGE_AT = "#version = :seen AND attribute_exists(#pos)"
 
 
-@dataclass(frozen=True, slots=True)
-class MessageDraft:
-    """A message as a create asks for it, its content already normalised to parts."""
-
-    role: str
-    content: Content
-    attachments: Attachments
-    metadata: Metadata
-
-
-@dataclass(frozen=True, slots=True)
-class PageRequest:
-    limit: int
-    order: str  # "asc" or "desc"
-    after: str | None = None
-    before: str | None = None
-    run_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    messages: list[Message]
-    has_more: bool
-
-
 def now_position() -> int:
     return time.time_ns() // 1_000_000 * POSITIONS_PER_MS
 
@@ -109,11 +88,6 @@ def encode_body(content: Content, attachments: Attachments) -> bytes:
 def decode_body(blob: bytes) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(zlib.decompress(blob))
     return body
-
-
-def wire_bytes(wire: dict[str, object]) -> int:
-    """The bytes a message's JSON takes in the function's answer, where Lambda escapes it once more."""
-    return len(json.dumps(json.dumps(wire, separators=(",", ":"))))
 
 
 class MessageStore:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from typing import TYPE_CHECKING
 
-from . import bucket, dynamodb
-from .bucket import ContentBucket, S3Client
+from . import dynamodb
 from .dynamodb import DynamoDBClient
 from .idempotency import Records, records
 from .keys import Authenticator, KeyTable
-from .messages import MessageStore
 from .store import ThreadStore
+
+if TYPE_CHECKING:
+    from .bucket import S3Client
+    from .messages import MessageStore
 
 # How long a warm environment trusts its last answer about a key: the longest a revoked key keeps working.
 DEFAULT_KEY_CACHE_SECONDS = 30
@@ -43,11 +46,17 @@ def thread_store() -> ThreadStore:
 @cache
 def s3_client() -> S3Client:
     """Made on the first message too large for its item: most execution environments never need one."""
-    return bucket.new_client()
+    from .bucket import new_client
+
+    return new_client()
 
 
 @cache
 def message_store() -> MessageStore:
+    """Made, and its modules imported, on the first message request: the thread routes' cold start skips them."""
+    from .bucket import ContentBucket
+    from .messages import MessageStore
+
     return MessageStore(
         dynamodb_client(),
         os.environ["TABLE_NAME"],

@@ -15,7 +15,7 @@ from pydantic import BeforeValidator
 
 from .body import refuse_unreadable
 from .idempotency import create_once
-from .messages import MessageDraft
+from .message import MessageDraft
 from .models import CreateMessageRequest, CreateThreadRequest, DeletedThreadObject, ModifyThreadRequest, ThreadObject
 from .params import (
     IN_FLIGHT,
