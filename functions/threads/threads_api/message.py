@@ -41,8 +41,6 @@ def content_object_key(thread_id: str, message_id: str) -> str:
     return f"{thread_id}/{message_id}"
 
 
-
-
 @dataclass(slots=True)
 class Message:
     id: str

@@ -1,8 +1,9 @@
 """The composition root: what an execution environment makes once and then reuses.
 
 The DynamoDB client, the thread store, the key check and the idempotency records are each made on first use,
-after any SnapStart restore; `reset` drops them all (SnapStart's after-restore hook, and tests that switch
-DynamoDB). Nothing below this module imports it: each part is handed what it needs.
+after any SnapStart restore; so are the S3 client and the cleanup, which the cleanup function's entry point uses.
+`reset` drops them all (SnapStart's after-restore hook, and tests that switch DynamoDB). Nothing below this module
+imports it: each part is handed what it needs.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from . import dynamodb
+from . import dynamodb, s3
+from .cleanup import Cleanup
 from .dynamodb import DynamoDBClient
 from .idempotency import Records, records
 from .keys import Authenticator, KeyTable
+from .s3 import S3Client
 from .store import ThreadStore
 
 # How long a warm environment trusts its last answer about a key: the longest a revoked key keeps working.
@@ -47,7 +50,17 @@ def idempotency_records() -> Records:
     return records(os.environ["IDEMPOTENCY_TABLE_NAME"], dynamodb_client())
 
 
+@cache
+def s3_client() -> S3Client:
+    return s3.new_client()
+
+
+@cache
+def cleanup() -> Cleanup:
+    return Cleanup(dynamodb_client(), s3_client(), os.environ["MESSAGES_TABLE_NAME"], os.environ["CONTENT_BUCKET_NAME"])
+
+
 def reset() -> None:
-    """Forget the client and everything built on it (cached key answers included)."""
-    for built in (idempotency_records, authenticator, thread_store, dynamodb_client):
+    """Forget the clients and everything built on them (cached key answers included)."""
+    for built in (cleanup, s3_client, idempotency_records, authenticator, thread_store, dynamodb_client):
         built.cache_clear()
