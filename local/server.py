@@ -34,7 +34,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from local import stack
 from local.gateway import http_from_proxy_response, routed_event
 from local.runtime import FunctionPool, InvocationFailed
-from local.storage import EMBEDDED_AWS, dynamodb_client, embedded_dynamodb_server, prepare_tables
+from local.storage import (
+    EMBEDDED_AWS,
+    aws_client,
+    dynamodb_client,
+    embedded_dynamodb_server,
+    prepare_buckets,
+    prepare_tables,
+)
+from local.streams import StreamPoller, UnsupportedPattern, check_pattern
 from threads_api.errors import ApiError, body_too_large, internal_error
 from threads_api.exceptions import KeyExists
 from threads_api.keys import KeyTable
@@ -283,7 +291,42 @@ def install_keys(keys: KeyTable) -> tuple[str, str | None]:
     return f"{secret}  (project {LOCAL_PROJECT}, {key.key_id}; made now, shown once)", secret
 
 
-def banner(base_url: str, storage: str, keys_endpoint: str, routes: list[stack.Route], auth: str, key: str | None):
+def stream_pollers(
+    template: dict, client: Any, streams: Any, tables: dict[str, str], pools: dict[str, FunctionPool]
+) -> tuple[list[StreamPoller], str]:
+    """A poller for each of the template's stream event sources whose table has a stream here, and a line saying
+    what runs (or why nothing does)."""
+    pollers, without = [], []
+    for source in stack.stream_sources(template):
+        for pattern in source.filters:
+            try:
+                check_pattern(pattern)
+            except UnsupportedPattern as error:
+                raise SystemExit(f"make serve: {source.function}'s filter on {source.table}: {error}") from None
+        table = tables[source.table]
+        arn = client.describe_table(TableName=table)["Table"].get("LatestStreamArn")
+        if arn:
+            pollers.append(StreamPoller(source, streams, arn, pools[source.function].invoke))
+        else:
+            without.append(table)
+    running = ", ".join(f"{tables[p.source.table]} -> {p.source.function}" for p in pollers)
+    if without:
+        # dynalite takes a table's StreamSpecification and keeps no stream.
+        tables_without = ", ".join(sorted(set(without)))
+        note = f"none on {tables_without}: this DynamoDB keeps no streams, so nothing cleans up after deletes"
+        return pollers, f"{running}; {note}" if running else note
+    return pollers, running or "none in the template"
+
+
+def banner(
+    base_url: str,
+    storage: str,
+    keys_endpoint: str,
+    routes: list[stack.Route],
+    auth: str,
+    key: str | None,
+    streams: str = "",
+):
     credential = f'api_key="{key}"' if key else 'api_key=os.environ["OPENAI_API_KEY"]'
     snippet = "\n".join(
         [
@@ -298,8 +341,7 @@ def banner(base_url: str, storage: str, keys_endpoint: str, routes: list[stack.R
     return (
         f"Threads API on {base_url}\n"
         f"  routes: {listed}\n"
-        f"  storage: {storage}\n"
-        f"  API key: {auth}\n"
+        f"  storage: {storage}\n" + (f"  streams: {streams}\n" if streams else "") + f"  API key: {auth}\n"
         "    send it as `Authorization: Bearer <key>`; each key acts for its project only. More keys:\n"
         f'    cd {here} && make keys ARGS="--endpoint {keys_endpoint} create --project <project>"\n'
         "\n"
@@ -349,6 +391,12 @@ def main() -> int:
                 f"AWS_ENDPOINT_URL_DYNAMODB={endpoint} is not on this machine: the local endpoint stores in a local "
                 "DynamoDB only (a loopback address), and installs keys there. Deploy the stack for DynamoDB on AWS."
             )
+        s3_endpoint = os.environ.get("AWS_ENDPOINT_URL_S3")
+        if s3_endpoint and not is_local_endpoint(s3_endpoint):
+            raise SystemExit(
+                f"AWS_ENDPOINT_URL_S3={s3_endpoint} is not on this machine: the local endpoint stores content in a "
+                "local S3 only (a loopback address). Deploy the stack for S3 on AWS."
+            )
         if endpoint:
             # Not every DynamoDB-compatible server sends the stored item back with a failed condition: unless told
             # otherwise, the function reads it (one more call on such a failure, the same answers).
@@ -358,16 +406,31 @@ def main() -> int:
                 RETURNS_ITEM_VARIABLE: os.environ.get(RETURNS_ITEM_VARIABLE, "false"),
             }
             storage = f"DynamoDB at {endpoint} (AWS_ENDPOINT_URL_DYNAMODB)"
+            embedded = None
         else:
-            endpoint = cleanup.enter_context(embedded_dynamodb_server(HOST))
+            endpoint = embedded = cleanup.enter_context(embedded_dynamodb_server(HOST))
             aws = {**EMBEDDED_AWS, "AWS_ENDPOINT_URL_DYNAMODB": endpoint}
             storage = f"embedded (moto in server mode, in memory, on {endpoint})"
+        if s3_endpoint:
+            s3_storage = f"S3 at {s3_endpoint} (AWS_ENDPOINT_URL_S3)"
+        elif embedded:
+            s3_endpoint, s3_storage = embedded, "S3 on the same server"  # moto serves S3 too
+        else:
+            # Never the S3 of the caller's AWS account: an embedded one, beside the DynamoDB given.
+            s3_endpoint = cleanup.enter_context(embedded_dynamodb_server(HOST))
+            s3_storage = f"S3 embedded (moto, in memory, on {s3_endpoint})"
+        aws["AWS_ENDPOINT_URL_S3"] = s3_endpoint
         client = dynamodb_client(endpoint, aws)
         try:
             tables = prepare_tables(client, template, {**os.environ, **aws})
         except (BotoCoreError, ClientError) as error:
             raise SystemExit(f"make serve: the DynamoDB at {endpoint} did not answer as one: {error}") from None
+        try:
+            buckets = prepare_buckets(aws_client("s3", s3_endpoint, aws), template, {**os.environ, **aws})
+        except (BotoCoreError, ClientError) as error:
+            raise SystemExit(f"make serve: the S3 at {s3_endpoint} did not answer as one: {error}") from None
         storage += "; tables " + ", ".join(tables.values())
+        storage += f"; {s3_storage}, bucket " + ", ".join(buckets.values())
         auth, shown_key = install_keys(KeyTable(client, tables["KeysTable"]))
 
         pools = server.pools
@@ -376,13 +439,19 @@ def main() -> int:
             cleanup.callback(pools[name].close)
         for pool in pools.values():
             pool.warm_up()
+        # The stream event sources, as Lambda's event source mappings: stopped first when the server stops.
+        pollers, streams = stream_pollers(template, client, aws_client("dynamodbstreams", endpoint, aws), tables, pools)
+        for poller in pollers:
+            cleanup.callback(poller.stop)
 
         def stop(signum: int, frame: Any) -> None:
             threading.Thread(target=server.shutdown, daemon=True).start()
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        print(banner(server.base_url, storage, endpoint, all_routes, auth, shown_key), flush=True)
+        print(banner(server.base_url, storage, endpoint, all_routes, auth, shown_key, streams), flush=True)
+        for poller in pollers:
+            poller.start()
         started = time.monotonic()
         server.serve_forever()
     print(f"Stopped after {time.monotonic() - started:.0f} s.", flush=True)

@@ -190,12 +190,15 @@ def test_a_deleted_threads_messages_and_objects_are_gone_and_other_threads_are_u
     assert stored_messages(dynamodb, doomed.thread_id) == []
     assert stored_objects(s3, doomed.thread_id) == []
     assert sorted(stored_messages(dynamodb, kept.thread_id)) == sorted(kept.message_ids)
-    assert dynamodb.query(
-        TableName=MESSAGES_TABLE_NAME,
-        KeyConditionExpression="thread_id = :t",
-        ExpressionAttributeValues={":t": {"S": kept.thread_id}},
-        ConsistentRead=True,
-    )["Items"] == kept_items
+    assert (
+        dynamodb.query(
+            TableName=MESSAGES_TABLE_NAME,
+            KeyConditionExpression="thread_id = :t",
+            ExpressionAttributeValues={":t": {"S": kept.thread_id}},
+            ConsistentRead=True,
+        )["Items"]
+        == kept_items
+    )
     assert sorted(stored_objects(s3, kept.thread_id)) == sorted(kept.object_keys)
     # The thread's tombstone is the store's to keep (TTL removes it).
     tombstone = dynamodb.get_item(TableName=TABLE_NAME, Key={"thread_id": {"S": doomed.thread_id}})["Item"]
@@ -306,9 +309,7 @@ def faults(storage):
     client.meta.events.unregister("before-send.dynamodb", hooks)
 
 
-def test_a_deadline_that_runs_out_reports_the_record_and_the_next_invocation_finishes(
-    storage, faults, cleanup_handler
-):
+def test_a_deadline_that_runs_out_reports_the_record_and_the_next_invocation_finishes(storage, faults, cleanup_handler):
     dynamodb, s3 = storage
     doomed = seed_thread(dynamodb, s3, messages=2_000, in_bucket=20, orphans=2)
     kept = seed_thread(dynamodb, s3, messages=10, in_bucket=1)
@@ -376,7 +377,6 @@ def test_a_new_messages_object_is_untagged_and_a_deleted_messages_object_deleted
     dynamodb, s3 = storage
     thread = seed_thread(dynamodb, s3, messages=4, in_bucket=3)
     untouched_id = thread.message_ids[3]  # its content is in the item: no record for it
-    deleted_key = thread.object_keys[0]
     dynamodb.update_item(
         TableName=MESSAGES_TABLE_NAME,
         Key={"thread_id": {"S": thread.thread_id}, "message_id": {"S": thread.message_ids[0]}},
