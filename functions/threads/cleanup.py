@@ -82,7 +82,10 @@ def _logged(record: DynamoDBRecord, deadline: float) -> None:
         logger.warning("no time left: the record is resumed by the next invocation")
         raise
     except Exception:
-        logger.exception("stream record failed", sequence_number=record.dynamodb and record.dynamodb.sequence_number)
+        # The ids and the sequence number: what an operator needs to find the record or replay it.
+        change = record.raw_event.get("dynamodb") or {}
+        keys = {name: value.get("S") for name, value in (change.get("Keys") or {}).items() if isinstance(value, dict)}
+        logger.exception("stream record failed", sequence_number=change.get("SequenceNumber"), keys=keys)
         raise
 
 

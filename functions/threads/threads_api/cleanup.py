@@ -43,7 +43,9 @@ TIME_MARGIN_SECONDS = 30.0
 
 BATCH_WRITE_ITEMS = 25  # the most one BatchWriteItem takes
 DELETE_OBJECTS_KEYS = 1000  # the most one DeleteObjects takes
-WORKERS = 8  # concurrent calls: one thread's partition takes 1,000 writes a second, eight calls are far below it
+# Concurrent batch writes. A thread's messages are in one partition (the local index keeps an item collection
+# together), which takes 1,000 write units a second: more calls than these only meet more throttling.
+WORKERS = 4
 _IN_FLIGHT_PER_WORKER = 4  # how far the Query may run ahead of the deletes
 _BACKOFF_BASE_SECONDS = 0.05
 _BACKOFF_CAP_SECONDS = 2.0
