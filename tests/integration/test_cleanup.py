@@ -270,12 +270,14 @@ def dynamodb_answer(url: str, status: int, body: dict) -> AWSResponse:
 @dataclass(eq=False)
 class BatchWriteFaults:
     """A before-send hook on the cleanup's DynamoDB client: BatchWriteItem attempts answered with a fault (each
-    attempt of the first `throttled` ones, every `unprocessed_every`-th one) or slowed down; the rest reach moto.
-    Runs ahead of moto's own hook, so an answered attempt never reaches the table."""
+    attempt of the first `throttled` ones, every `unprocessed_every`-th one), or held until `stalled_until` (a
+    `time.monotonic()` instant) once `stall_after` have gone through; the rest reach moto. Runs ahead of moto's
+    own hook, so an answered attempt never reaches the table."""
 
     throttled: int = 0
     unprocessed_every: int = 0
-    delay: float = 0.0
+    stall_after: int | None = None
+    stalled_until: float = 0.0
     attempts: int = 0
     throttles: int = 0
     unprocessed: int = 0
@@ -284,8 +286,8 @@ class BatchWriteFaults:
         if not request.headers["X-Amz-Target"].decode().endswith(".BatchWriteItem"):
             return None
         self.attempts += 1
-        if self.delay:
-            time.sleep(self.delay)
+        if self.stall_after is not None and self.attempts > self.stall_after:
+            time.sleep(max(0.0, self.stalled_until - time.monotonic()))
         if self.throttles < self.throttled:
             self.throttles += 1
             request.url = "http://fault-injected.invalid/"
@@ -316,14 +318,16 @@ def test_a_deadline_that_runs_out_reports_the_record_and_the_next_invocation_fin
     delete_thread(doomed.thread_id)
     event = thread_deletions(dynamodb)
     (record,) = event["Records"]
-    faults.delay = 0.2  # 80 batch writes of at least 0.2 s on 8 workers: at least 2 s
+    budget = 5.0  # seconds before the handler's deadline
+    # Four batch writes go through; the next ones are held until the deadline has passed.
+    faults.stall_after, faults.stalled_until = 4, time.monotonic() + budget + 0.1
 
-    response = cleanup_handler(event, context(TIME_MARGIN_SECONDS + 1))
+    response = cleanup_handler(event, context(TIME_MARGIN_SECONDS + budget))
 
     assert failed_items(response) == [record["dynamodb"]["SequenceNumber"]]
     left = len(stored_messages(dynamodb, doomed.thread_id))
-    assert 0 < left < 2_000, left
-    faults.delay = 0
+    assert 0 < left <= 2_000 - 4 * 25, left  # the held calls end, none is made after the deadline
+    faults.stall_after = None
     assert cleanup_handler(event, context()) == {"batchItemFailures": []}
     assert stored_messages(dynamodb, doomed.thread_id) == []
     assert stored_objects(s3, doomed.thread_id) == []
