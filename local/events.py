@@ -74,6 +74,8 @@ class LambdaContext:
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ThreadsFunction"
     log_group_name: str = "/aws/lambda/ThreadsFunction"
     log_stream_name: str = "local"
+    timeout_ms: int = 10_000  # the function's Timeout: the remaining time counts down from it
+    started: float = field(default_factory=time.monotonic)
 
     def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+        return max(0, self.timeout_ms - int((time.monotonic() - self.started) * 1000))

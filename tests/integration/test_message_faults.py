@@ -20,7 +20,7 @@ import botocore.endpoint
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from local.embedded import MESSAGES_TABLE_NAME, TABLE_NAME, local_bucket_name
+from local.embedded import CONTENT_BUCKET_NAME, MESSAGES_TABLE_NAME, TABLE_NAME
 from local.fixtures import BASIC
 
 THREAD = BASIC.id
@@ -104,7 +104,7 @@ def throttled(code: str = "ProvisionedThroughputExceededException") -> tuple[int
 def stored(dynamodb) -> tuple[list, list, dict]:
     """Everything a fault must not change: both tables' items and the bucket's objects with their tags."""
     s3 = boto3.client("s3")
-    bucket = local_bucket_name()
+    bucket = CONTENT_BUCKET_NAME
     objects = {
         entry["Key"]: s3.get_object_tagging(Bucket=bucket, Key=entry["Key"])["TagSet"]
         for entry in s3.list_objects_v2(Bucket=bucket).get("Contents", [])
@@ -183,7 +183,7 @@ def test_a_failed_untag_after_the_commit_still_answers_the_message(invoke, dynam
     faults.s3.clear()
     got = invoke("GET", f"{MESSAGES}/{created.json['id']}")
     assert got.json["content"][0]["text"]["value"] == LARGE
-    tags = boto3.client("s3").get_object_tagging(Bucket=local_bucket_name(), Key=f"{THREAD}/{created.json['id']}")
+    tags = boto3.client("s3").get_object_tagging(Bucket=CONTENT_BUCKET_NAME, Key=f"{THREAD}/{created.json['id']}")
     assert tags["TagSet"] == [{"Key": "state", "Value": "pending"}]  # the cleanup function removes it
 
 

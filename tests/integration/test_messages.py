@@ -115,12 +115,12 @@ def test_the_longest_text_comes_back_character_for_character(invoke, dynamodb, t
 def test_a_body_too_large_for_an_item_is_kept_in_the_bucket(invoke, dynamodb):
     import boto3
 
-    from local.embedded import local_bucket_name
+    from local.embedded import CONTENT_BUCKET_NAME
 
     text = "".join(chr(0x10000 + (i * 7919) % 0xFFFFF) for i in range(256_000))  # barely compresses
     message = create(invoke, {"role": "user", "content": text})
     s3 = boto3.client("s3")
-    bucket = local_bucket_name()
+    bucket = CONTENT_BUCKET_NAME
     key = f"{THREAD}/{message['id']}"
     assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 96 * 1024
     assert s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"] == []  # kept: no longer pending

@@ -7,35 +7,15 @@ that failed leaves nothing for long (the cleanup function removes the tag too, s
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, cast
 
-import botocore.session
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .exceptions import StorageUnavailable
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client as S3Client
-else:
-    S3Client = Any
+from .s3 import S3Client
 
 PENDING_TAG = "state=pending"
 _UNAVAILABLE = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "503"})
-
-
-def new_client() -> S3Client:
-    """A plain botocore S3 client; path-style addressing for an endpoint of one's own (moto, MinIO)."""
-    style: Literal["path", "virtual"] = "path" if os.environ.get("AWS_ENDPOINT_URL_S3") else "virtual"
-    config = Config(
-        connect_timeout=0.5,
-        read_timeout=5,
-        retries={"mode": "standard", "total_max_attempts": 2},
-        s3={"addressing_style": style},
-    )
-    return cast("S3Client", botocore.session.get_session().create_client("s3", config=config))
 
 
 def _checked[R](operation: Callable[[], R]) -> R:

@@ -1,8 +1,9 @@
 """The composition root: what an execution environment makes once and then reuses.
 
 The DynamoDB client, the thread store, the key check and the idempotency records are each made on first use,
-after any SnapStart restore; `reset` drops them all (SnapStart's after-restore hook, and tests that switch
-DynamoDB). Nothing below this module imports it: each part is handed what it needs.
+after any SnapStart restore; so are the S3 client and the cleanup, which the cleanup function's entry point uses.
+`reset` drops them all (SnapStart's after-restore hook, and tests that switch DynamoDB). Nothing below this module
+imports it: each part is handed what it needs.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ import os
 from functools import cache
 from typing import TYPE_CHECKING
 
-from . import dynamodb
+from . import dynamodb, s3
 from .dynamodb import DynamoDBClient
 from .idempotency import Records, records
 from .keys import Authenticator, KeyTable
+from .s3 import S3Client
 from .store import ThreadStore
 
 if TYPE_CHECKING:
-    from .bucket import S3Client
+    from .cleanup import Cleanup
     from .messages import MessageStore
 
 # How long a warm environment trusts its last answer about a key: the longest a revoked key keeps working.
@@ -46,9 +48,7 @@ def thread_store() -> ThreadStore:
 @cache
 def s3_client() -> S3Client:
     """Made on the first message too large for its item: most execution environments never need one."""
-    from .bucket import new_client
-
-    return new_client()
+    return s3.new_client()
 
 
 @cache
@@ -78,7 +78,15 @@ def idempotency_records() -> Records:
     return records(os.environ["IDEMPOTENCY_TABLE_NAME"], dynamodb_client())
 
 
+@cache
+def cleanup() -> Cleanup:
+    """The cleanup function's work (its entry point is the only caller)."""
+    from .cleanup import Cleanup
+
+    return Cleanup(dynamodb_client(), s3_client(), os.environ["MESSAGES_TABLE_NAME"], os.environ["CONTENT_BUCKET_NAME"])
+
+
 def reset() -> None:
-    """Forget the client and everything built on it (cached key answers included)."""
-    for built in (idempotency_records, authenticator, message_store, s3_client, thread_store, dynamodb_client):
+    """Forget the clients and everything built on them (cached key answers included)."""
+    for built in (cleanup, message_store, s3_client, idempotency_records, authenticator, thread_store, dynamodb_client):
         built.cache_clear()
