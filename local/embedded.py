@@ -1,4 +1,4 @@
-"""An embedded DynamoDB (moto, in process) holding the template's tables, the fixture threads and keys."""
+"""An embedded DynamoDB (moto, in process) holding the template's tables, the fixture threads, messages and keys."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from local.table import load_template
 TABLE_NAME = local_table_name("ThreadsTable")
 KEYS_TABLE_NAME = local_table_name("KeysTable")
 IDEMPOTENCY_TABLE_NAME = local_table_name("IdempotencyTable")
+MESSAGES_TABLE_NAME = local_table_name("MessagesTable")
 
 
 def _environment() -> dict[str, str]:
@@ -29,7 +30,7 @@ def embedded_dynamodb(seed: bool = True) -> Iterator[object]:
     import boto3
     from moto import mock_aws
 
-    from local.fixtures import seed_fixture_keys, seed_fixture_threads
+    from local.fixtures import seed_fixture_keys, seed_fixture_messages, seed_fixture_threads
     from local.table import create_table
     from threads_api import resources
 
@@ -48,6 +49,7 @@ def embedded_dynamodb(seed: bool = True) -> Iterator[object]:
             seed_fixture_keys(client, KEYS_TABLE_NAME)
             if seed:
                 seed_fixture_threads(client, TABLE_NAME)
+                seed_fixture_messages(client, MESSAGES_TABLE_NAME)
             yield client
     finally:
         resources.reset()

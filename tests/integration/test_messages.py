@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from local.fixtures import BASIC
+from local.fixtures import BASIC, FIXTURE_MESSAGES
 
 THREAD = BASIC.id
 
@@ -17,4 +17,5 @@ def test_create_then_retrieve(invoke):
     assert got.json == message
     listed = invoke("GET", f"/v1/threads/{THREAD}/messages")
     assert listed.status == 200, listed
-    assert listed.json["data"] == [message]
+    # Newest first: the new message, then the thread's fixture messages.
+    assert listed.json["data"] == [message, *(fixture.to_wire() for fixture in reversed(FIXTURE_MESSAGES))]
