@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from local.fixtures import BASIC, FIXTURE_MESSAGES
 
 THREAD = BASIC.id
@@ -19,3 +21,43 @@ def test_create_then_retrieve(invoke):
     assert listed.status == 200, listed
     # Newest first: the new message, then the thread's fixture messages.
     assert listed.json["data"] == [message, *(fixture.to_wire() for fixture in reversed(FIXTURE_MESSAGES))]
+
+
+def invalid(message: str, param: str, code: str) -> dict:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (
+            "order=asc&order=desc",
+            invalid("Invalid value: 'asc,desc'. Supported values are: 'asc' and 'desc'.", "order", "invalid_value"),
+        ),
+        (
+            "limit=1&order=asc&order=asc",
+            invalid("Invalid value: 'asc,asc'. Supported values are: 'asc' and 'desc'.", "order", "invalid_value"),
+        ),
+        (
+            "limit=5&limit=50",
+            invalid("Invalid 'limit': expected an integer, but got '5,50' instead.", "limit", "invalid_type"),
+        ),
+        (
+            "run_id=run_a&run_id=run_b",
+            invalid(
+                "Invalid type for 'run_id': expected a string, but got an array instead.", "run_id", "invalid_type"
+            ),
+        ),
+        (
+            "after=msg_a&after=msg_b",
+            invalid("Invalid 'after': 'msg_a,msg_b'. Expected an ID that begins with 'msg'.", "after", "invalid_value"),
+        ),
+        ("after=", invalid("Invalid 'after': ''. Expected an ID that begins with 'msg'.", "after", "invalid_value")),
+        ("limit=", invalid("Invalid 'limit': expected an integer, but got '' instead.", "limit", "invalid_type")),
+    ],
+)
+def test_a_repeated_or_empty_query_parameter_is_answered_under_its_own_name(invoke, query, expected):
+    """A parameter given twice reached validation as a list: `order` and `run_id` were answered as an error of
+    `limit`, and every value was shown as a Python list. An empty one is a value, as API Gateway passes it."""
+    listed = invoke("GET", f"/v1/threads/{THREAD}/messages", query=query)
+    assert (listed.status, listed.json) == (400, expected)

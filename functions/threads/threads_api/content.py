@@ -26,6 +26,7 @@ PART_TYPES = ("image_file", "image_url", "text")
 DETAILS = ("auto", "low", "high")
 ROLES = ("user", "assistant")
 ATTACHMENT_TOOLS = ("code_interpreter", "file_search")
+ORDERS = ("asc", "desc")  # a list's `order`
 
 Steps = tuple[str | int, ...]
 
