@@ -61,3 +61,39 @@ def test_a_repeated_or_empty_query_parameter_is_answered_under_its_own_name(invo
     `limit`, and every value was shown as a Python list. An empty one is a value, as API Gateway passes it."""
     listed = invoke("GET", f"/v1/threads/{THREAD}/messages", query=query)
     assert (listed.status, listed.json) == (400, expected)
+
+
+@pytest.mark.parametrize(
+    "url", ['http://"', "http://example.com/a b.png", "https://example.com/ü.png", "http://[::1", "data:image/png x"]
+)
+def test_an_image_url_that_is_no_uri_is_refused(invoke, url):
+    """Found by the fuzzing of our document: any `http://` followed by anything was taken, and answered back as an
+    image URL that OpenAI's MessageObject (`format: uri`) does not allow."""
+    part = {"type": "image_url", "image_url": {"url": url}}
+    created = invoke("POST", f"/v1/threads/{THREAD}/messages", {"role": "user", "content": [part]})
+    assert (created.status, created.json) == (
+        400,
+        invalid(
+            f"Invalid 'content[0].image_url.url': expected a URL (http, https or data:image/), but got '{url[:32]}' "
+            "instead.",
+            "content[0].image_url.url",
+            "invalid_value",
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/a.png",
+        "HTTP://EXAMPLE.COM:8080/a%20b.png?size=2&v=1#top",
+        "http://user:secret@[::1]:3000/x.png",
+        "data:image/png;base64,iVBORw0KGgo=",
+        "data:image/svg+xml,%3Csvg%3E%3C/svg%3E",
+    ],
+)
+def test_an_image_url_comes_back_as_given(invoke, url):
+    part = {"type": "image_url", "image_url": {"url": url}}
+    created = invoke("POST", f"/v1/threads/{THREAD}/messages", {"role": "user", "content": [part]})
+    assert created.status == 200, created
+    assert created.json["content"] == [{"type": "image_url", "image_url": {"url": url, "detail": "auto"}}]
