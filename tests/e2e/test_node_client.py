@@ -44,7 +44,9 @@ def run_node(base_url: str, *options: str, **env: str) -> subprocess.CompletedPr
 
 
 def tap_counts(output: str) -> dict[str, int]:
-    return {name: int(count) for name, count in re.findall(r"^# (tests|pass|fail|skipped) (\d+)$", output, re.MULTILINE)}
+    return {
+        name: int(count) for name, count in re.findall(r"^# (tests|pass|fail|skipped) (\d+)$", output, re.MULTILINE)
+    }
 
 
 def declared_tests() -> int:
@@ -67,7 +69,9 @@ def test_the_node_client_on_messages(moto_http_server, moto_http_table):
     result = run_node(moto_http_server.base_url)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     counts = tap_counts(result.stdout)
-    assert counts == {"tests": declared_tests(), "pass": declared_tests(), "fail": 0, "skipped": 0}, result.stdout[-3000:]
+    assert counts == {"tests": declared_tests(), "pass": declared_tests(), "fail": 0, "skipped": 0}, result.stdout[
+        -3000:
+    ]
     # What it added to the fixture thread it deleted again.
     assert fixture_messages(moto_http_table) == sorted(message.id for message in FIXTURE_MESSAGES)
 

@@ -210,9 +210,23 @@ def conforms_to_openai(case, response) -> None:
     assert path == "/openapi.json", path  # the one route of ours that OpenAI has not
 
 
-@ours.parametrize()
+our_thread_operations = ours.exclude(path_regex="/messages")
+our_message_operations = ours.include(path_regex="/messages")
+
+
+@our_thread_operations.parametrize()
 @fuzz_settings(max_examples=100)
 def test_our_document(case, table, tally):
+    fuzz_our_document(case, table, tally)
+
+
+@our_message_operations.parametrize()
+@fuzz_settings(max_examples=40)  # each is sent four times over, and moto's transactions are slower
+def test_our_document_messages(case, table, tally):
+    fuzz_our_document(case, table, tally)
+
+
+def fuzz_our_document(case, table, tally):
     response = send(case, "ours", tally)
     case.validate_response(response, checks=checks_for(response))
     conforms_to_openai(case, response)
