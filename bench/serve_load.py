@@ -23,7 +23,8 @@ import time
 import httpx2
 
 from local.fixtures import API_KEY
-from local.launch import LOCAL_AWS, dynalite, local_endpoint
+from local.launch import dynalite, local_endpoint
+from local.storage import EMBEDDED_AWS
 
 OUT = pathlib.Path(__file__).resolve().parent / "out" / "serve_load.json"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -110,7 +111,7 @@ def run(base_url: str, clients: int, seconds: float, thread_id: str) -> dict:
 def measure(storage: str, concurrency: int, clients: int, seconds: float, endpoint: str | None) -> dict:
     extra = {"LAMBDA_CONCURRENCY": str(concurrency)}
     if endpoint:
-        extra.update(AWS_ENDPOINT_URL_DYNAMODB=endpoint, **LOCAL_AWS)
+        extra.update(AWS_ENDPOINT_URL_DYNAMODB=endpoint, **EMBEDDED_AWS)
     with local_endpoint(**extra) as server:
         auth = {"authorization": f"Bearer {API_KEY}"}
         thread_id = httpx2.post(f"{server.base_url}/threads", json={}, headers=auth).json()["id"]

@@ -16,6 +16,10 @@ IDEMPOTENCY_TABLE_NAME = local_table_name("IdempotencyTable")
 MESSAGES_TABLE_NAME = local_table_name("MessagesTable")
 
 
+def local_bucket_name(logical_id: str = "ContentBucket") -> str:
+    return local_table_name(logical_id)
+
+
 def _environment() -> dict[str, str]:
     """What the function sees in Lambda, played locally: its variables from template.yaml (tables by their local
     names), and credentials the embedded DynamoDB accepts (a real session token must not leak in)."""
@@ -25,8 +29,9 @@ def _environment() -> dict[str, str]:
 
 
 @contextmanager
-def embedded_dynamodb(seed: bool = True) -> Iterator[object]:
-    """Within it, the function's DynamoDB calls reach in-memory tables; yields the boto3 client."""
+def embedded_dynamodb(seed: bool = True, messages: bool = False) -> Iterator[object]:
+    """Within it, the function's DynamoDB calls reach in-memory tables; yields the boto3 client. `messages`: BASIC
+    holds the fixture messages (the sample events name them)."""
     import boto3
     from moto import mock_aws
 
@@ -49,6 +54,7 @@ def embedded_dynamodb(seed: bool = True) -> Iterator[object]:
             seed_fixture_keys(client, KEYS_TABLE_NAME)
             if seed:
                 seed_fixture_threads(client, TABLE_NAME)
+            if seed and messages:
                 seed_fixture_messages(client, MESSAGES_TABLE_NAME)
             yield client
     finally:

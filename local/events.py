@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 def http_event(
     method: str,
     path: str,
-    body: str | bytes | dict | None = None,
+    body: str | bytes | dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
     query: str = "",
     base64_body: bool = False,

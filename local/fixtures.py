@@ -3,6 +3,8 @@ tests refer to."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from threads_api import message
 from threads_api.keys import KeyTable
 from threads_api.message import POSITIONS_PER_SECOND, Message
@@ -10,6 +12,11 @@ from threads_api.messages import _to_item as message_item
 from threads_api.messages import encode_body
 from threads_api.store import to_item
 from threads_api.thread import ID_PREFIX, Thread
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from threads_api.dynamodb import Item
 
 # The fixture threads' project, and its key: the one the sample events and the in-process client send.
 DEFAULT_PROJECT = "proj_default"
@@ -49,7 +56,7 @@ def _fixture_message_id(name: str) -> str:
     return message.ID_PREFIX + name.ljust(24, "0")
 
 
-def _fixture_message(name: str, order: int, role: str, content: list, **fields) -> Message:
+def _fixture_message(name: str, order: int, role: str, content: list[dict[str, Any]], **fields: Any) -> Message:
     """A message of BASIC, placed as an imported one is: by its `created_at`, then by its order."""
     return Message(
         id=_fixture_message_id(name),
@@ -62,7 +69,7 @@ def _fixture_message(name: str, order: int, role: str, content: list, **fields) 
     )
 
 
-def _text(value: str) -> dict:
+def _text(value: str) -> dict[str, Any]:
     return {"type": "text", "text": {"value": value, "annotations": []}}
 
 
@@ -86,19 +93,19 @@ FIXTURE_MESSAGES = (QUESTION, ANSWER, FOLLOW_UP)
 UNKNOWN_MESSAGE_ID = _fixture_message_id("NeverCreated")
 
 
-def seed_fixture_threads(client, table_name: str) -> None:
+def seed_fixture_threads(client: DynamoDBClient, table_name: str) -> None:
     for thread in FIXTURE_THREADS:
         client.put_item(TableName=table_name, Item=to_item(thread))
 
 
-def seed_fixture_messages(client, table_name: str) -> None:
+def seed_fixture_messages(client: DynamoDBClient, table_name: str) -> None:
     """The fixture messages, stored as the MessageStore stores them (their bodies in the item)."""
     for fixture in FIXTURE_MESSAGES:
-        body = {message.BODY: {"B": encode_body(fixture.content, fixture.attachments)}}
+        body: Item = {message.BODY: {"B": encode_body(fixture.content, fixture.attachments)}}
         client.put_item(TableName=table_name, Item=message_item(fixture, BASIC.project, body))
 
 
-def seed_fixture_keys(client, table_name: str) -> None:
+def seed_fixture_keys(client: DynamoDBClient, table_name: str) -> None:
     keys = KeyTable(client, table_name)
     keys.add(API_KEY, DEFAULT_PROJECT, replace=True)
     keys.add(OTHER_API_KEY, OTHER_PROJECT, replace=True)

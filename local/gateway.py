@@ -1,35 +1,21 @@
-"""API Gateway in process: HTTP requests become HTTP API (payload 2.0) events for `app.lambda_handler`.
+"""API Gateway's translation: an HTTP request becomes the HTTP API (payload 2.0) event for the route it matches,
+and the function's result the HTTP response.
 
-The translation is two plain functions, `event_from_http` and `http_from_proxy_response`, free of any HTTP
-library, so a local HTTP server can use them as well. `LambdaTransport` puts them behind an `httpx2`
-transport, the HTTP library of the `openai` client (3.x takes an `httpx2.Client`, or a legacy `httpx.Client`,
-as `http_client=`):
-
-    client = openai_client()
-    thread = client.beta.threads.create(metadata={"user": "alice"})
-
-The function runs against whatever DynamoDB the environment names (the tests' `dynamodb` fixture, or
-`local.embedded.embedded_dynamodb()`).
+Two plain functions, `routed_event` (with `event_from_http`) and `http_from_proxy_response`, free of any HTTP
+library; `local.wsgi` is their one user, the application that the local endpoint, the fuzz tests and the
+in-process `openai` client all drive.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-import httpx2
-import openai
-
-from local.events import LambdaContext, http_event
+from local.events import http_event
 from local.stack import Route, match_route, routes
-
-Handler = Callable[[dict[str, Any], Any], Any]
-
-BASE_URL = "http://threads.local/v1"
-API_KEY = "sk-local-example"
 
 
 def event_from_http(
@@ -88,13 +74,6 @@ def template_routes() -> list[Route]:
     return routes()
 
 
-def routed_event_or_default(method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes | None) -> dict:
-    """The event for the in-process transports, whose template always has a $default route."""
-    routed = routed_event(method, target, headers, body)
-    assert routed is not None, "template.yaml has no $default route"
-    return routed[1]
-
-
 def http_from_proxy_response(response: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     """Status, headers and body bytes of the HTTP response API Gateway makes of a function's result."""
     if not (isinstance(response, dict) and "statusCode" in response):
@@ -106,42 +85,3 @@ def http_from_proxy_response(response: Any) -> tuple[int, list[tuple[str, str]],
     body = response.get("body") or ""
     content = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode("utf-8")
     return int(response["statusCode"]), headers, content
-
-
-def _lambda_handler(event: dict[str, Any], context: Any) -> Any:
-    import app  # functions/threads on sys.path (pytest's pythonpath does it)
-
-    return app.lambda_handler(event, context)
-
-
-class LambdaTransport(httpx2.BaseTransport):
-    """An httpx2 transport that answers each request by invoking the Lambda handler in process."""
-
-    def __init__(self, handler: Handler = _lambda_handler):
-        self.handler = handler
-
-    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        body = request.read()
-        target = request.url.raw_path.decode("ascii")  # path and query, still percent-encoded
-        event = routed_event_or_default(request.method, target, request.headers.multi_items(), body)
-        status, headers, content = http_from_proxy_response(self.handler(event, LambdaContext()))
-        return httpx2.Response(status, headers=headers, content=content, request=request)
-
-
-def lambda_http_client(handler: Handler = _lambda_handler) -> httpx2.Client:
-    """An `httpx2.Client` with the SDK's defaults whose requests all go to the Lambda handler."""
-    return openai.DefaultHttpx2Client(transport=LambdaTransport(handler))
-
-
-def openai_client(**kwargs: Any) -> openai.OpenAI:
-    """The official client, talking to the function in process, strict about the responses it parses."""
-    options: dict[str, Any] = {
-        "api_key": API_KEY,
-        "base_url": BASE_URL,
-        "max_retries": 0,
-        "_strict_response_validation": True,
-    }
-    options.update(kwargs)
-    if options.get("http_client") is None:
-        options["http_client"] = lambda_http_client()
-    return openai.OpenAI(**options)

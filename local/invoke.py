@@ -9,19 +9,20 @@ import argparse
 import json
 import pathlib
 import sys
+from typing import Any
 
 
-def invoke(event: dict) -> dict:
+def invoke(event: dict[str, Any]) -> dict[str, Any]:
     from local.embedded import embedded_dynamodb
     from local.events import LambdaContext
 
-    with embedded_dynamodb():
+    with embedded_dynamodb(messages=True):  # the sample events name the fixture messages too
         import app
 
         return app.lambda_handler(event, LambdaContext())
 
 
-def read_event(path: pathlib.Path) -> dict:
+def read_event(path: pathlib.Path) -> dict[str, Any]:
     """The event file as JSON; a wrong path or a file that is not an event is one line, not a traceback."""
     try:
         event = json.loads(path.read_text(encoding="utf-8"))

@@ -15,19 +15,21 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING
 
 from local import storage
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DYNALITE = ROOT / "node_modules" / "dynalite" / "cli.js"
-# Credentials for local DynamoDB-compatible servers, which accept any.
-LOCAL_AWS = storage.EMBEDDED_AWS
 BASE_URL_LINE = re.compile(r"^Threads API on (http://127\.0\.0\.1:(\d+)/v1)$", re.MULTILINE)
 
 
 @dataclass
 class RunningServer:
-    process: subprocess.Popen
+    process: subprocess.Popen[str]
     base_url: str
     banner: str
     output: list[str]  # every line printed so far, banner included
@@ -40,10 +42,11 @@ class RunningServer:
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
-def _pump(stream, lines: list[str], seen: threading.Event, marker: str) -> None:
+def _pump(stream: IO[str], lines: list[str], seen: threading.Event, marker: str) -> None:
     for line in stream:
         lines.append(line)
         if marker in line:
@@ -132,6 +135,6 @@ def dynalite() -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def dynamodb_client(endpoint: str):
+def dynamodb_client(endpoint: str) -> DynamoDBClient:
     """A boto3 client for a local DynamoDB-compatible server."""
-    return storage.dynamodb_client(endpoint, LOCAL_AWS)
+    return storage.dynamodb_client(endpoint, storage.EMBEDDED_AWS)

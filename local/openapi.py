@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import json
 import pathlib
+from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCUMENT_PATH = ROOT / "functions" / "threads" / "openapi.json"
 
 
-def openapi_document() -> dict:
+def openapi_document() -> dict[str, Any]:
     """The generated document, with Powertools' default 422 replaced by the errors the service really answers."""
     import app  # importable: this package puts the function's code on the path
 
-    document = json.loads(
+    document: dict[str, Any] = json.loads(
         app.app.get_openapi_json_schema(
             title="Threads API",
             version="1.0.0",
@@ -33,7 +34,7 @@ def openapi_document() -> dict:
     return document
 
 
-def render(document: dict) -> str:
+def render(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 

@@ -53,7 +53,7 @@ class Environment:
         self.results = os.fdopen(read_fd, "rb")
         self.used = 0
 
-    def invoke(self, event: dict, timeout: float) -> Any:
+    def invoke(self, event: dict[str, Any], timeout: float) -> Any:
         assert self.process.stdin is not None
         try:
             self.process.stdin.write(json.dumps(event).encode("utf-8") + b"\n")
@@ -110,7 +110,7 @@ class FunctionPool:
         with self.slots:
             self.idle.put(self._start())
 
-    def invoke(self, event: dict) -> Any:
+    def invoke(self, event: dict[str, Any]) -> Any:
         with self.slots:
             try:
                 environment = self.idle.get_nowait()

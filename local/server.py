@@ -13,29 +13,23 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import json
 import os
 import pathlib
 import shlex
-import signal
 import socket
-import sys
-import threading
 import time
-import uuid
 from contextlib import ExitStack
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+from wsgiref.types import WSGIApplication
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local import stack
-from local.gateway import http_from_proxy_response, routed_event
-from local.runtime import FunctionPool, InvocationFailed
+from local import listener, stack
+from local.runtime import FunctionPool
 from local.storage import EMBEDDED_AWS, dynamodb_client, embedded_dynamodb_server, prepare_tables
-from threads_api.errors import ApiError, body_too_large, internal_error
+from local.table import load_template
+from local.wsgi import gateway_application
 from threads_api.exceptions import KeyExists
 from threads_api.keys import KeyTable
 from threads_api.resources import RETURNS_ITEM_VARIABLE
@@ -44,182 +38,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 DEFAULT_CONCURRENCY = 4
-# API Gateway refuses a payload over 10 MB before any function sees it; the function's own limit is lower.
-GATEWAY_BODY_LIMIT = 10 * 1024 * 1024
-# A body declared larger than the limit is still read and dropped up to this size, so that the client, which
-# sends its whole body before it reads, sees the 413 instead of a reset connection.
-DRAIN_LIMIT = 64 * 1024 * 1024
-# Seconds a client may stay silent mid-request, or idle between two requests on one connection.
-CLIENT_TIMEOUT = 10
 
 
-def _envelope(error: ApiError) -> bytes:
-    return json.dumps(error.envelope()).encode("utf-8")
-
-
-def _gateway_error(status: int, message: str) -> bytes:
-    return _envelope(ApiError(status, message))
-
-
-class _Refused(Exception):
-    """A request the gateway answers itself, before any function runs."""
-
-    def __init__(self, status: int, body: bytes):
-        self.status = status
-        self.body = body
-
-
-class GatewayRequestHandler(BaseHTTPRequestHandler):
-    server: LocalApiServer
-    protocol_version = "HTTP/1.1"  # keep-alive, as API Gateway
-    timeout = CLIENT_TIMEOUT  # a slow or silent client loses its connection, not the server a thread for ever
-
-    def version_string(self) -> str:
-        return "threads-local"
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def _serve(self) -> None:
-        request_id = str(uuid.uuid4())
-        try:
-            body = self._read_body()
-        except _Refused as refused:
-            self._respond(refused.status, [("content-type", "application/json")], refused.body, request_id, True)
-            return
-        target = self.path if self.path.startswith("/") else _origin_form(self.path)
-        routed = routed_event(self.command, target, self.headers.items(), body, self.server.routes)
-        if routed is None:  # a template without a $default route: API Gateway's own answer
-            self._respond(404, [("content-type", "application/json")], b'{"message":"Not Found"}', request_id)
-            return
-        route, event = routed
-        event["requestContext"]["requestId"] = request_id
-        event["requestContext"]["http"]["sourceIp"] = self.client_address[0]
-        try:
-            status, headers, content = http_from_proxy_response(self.server.pools[route.function].invoke(event))
-        except InvocationFailed as failure:
-            self.log_message("%s failed: %s", route.function, failure)
-            status, headers, content = 500, [("content-type", "application/json")], _envelope(internal_error())
-        self._respond(status, headers, content, request_id)
-
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
-
-    def _read_body(self) -> bytes:
-        encoding = self.headers.get("transfer-encoding")
-        if encoding is not None:
-            if encoding.strip().lower() != "chunked":
-                raise _Refused(501, _gateway_error(501, f"Transfer-Encoding {encoding!r} is not supported."))
-            return self._read_chunked()
-        lengths = self.headers.get_all("content-length") or []
-        if not lengths:
-            return b""
-        if len(set(lengths)) != 1 or not lengths[0].strip().isdigit():
-            raise _Refused(400, _gateway_error(400, "Invalid Content-Length header."))
-        length = int(lengths[0])
-        if length > GATEWAY_BODY_LIMIT:
-            self._drain(length)
-            raise _Refused(413, _envelope(body_too_large(length)))
-        body = self.rfile.read(length)
-        if len(body) < length:
-            raise ConnectionAbortedError("the client closed the connection mid-body")
-        return body
-
-    def _read_chunked(self) -> bytes:
-        body = bytearray()
-        while True:
-            size_line = self.rfile.readline(1024)
-            try:
-                size = int(size_line.split(b";")[0].strip(), 16)
-            except ValueError:
-                raise _Refused(400, _gateway_error(400, "Invalid chunked body.")) from None
-            if size == 0:
-                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return bytes(body)
-            if len(body) + size > GATEWAY_BODY_LIMIT:
-                self.close_connection = True
-                raise _Refused(413, _envelope(body_too_large(len(body) + size)))
-            chunk = self.rfile.read(size)
-            if len(chunk) < size:
-                raise ConnectionAbortedError("the client closed the connection mid-body")
-            body += chunk
-            self.rfile.readline(3)  # the CRLF after the chunk
-
-    def _drain(self, length: int) -> None:
-        self.close_connection = True
-        if length > DRAIN_LIMIT:
-            return
-        while length > 0:
-            chunk = self.rfile.read(min(length, 65536))
-            if not chunk:
-                return
-            length -= len(chunk)
-
-    def _respond(
-        self, status: int, headers: list[tuple[str, str]], content: bytes, request_id: str, close: bool = False
-    ) -> None:
-        self.send_response(status)
-        names = set()
-        for name, value in headers:
-            if name.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
-                self.send_header(name, value)
-                names.add(name.lower())
-        if "x-request-id" not in names:
-            self.send_header("x-request-id", request_id)
-        self.send_header("apigw-requestid", request_id)
-        self.send_header("Content-Length", str(len(content)))
-        if close or self.close_connection:
-            self.close_connection = True
-            self.send_header("Connection", "close")
-        if self.command != "HEAD":
-            self._headers_buffer.append(b"\r\n" + content)  # one write: no Nagle/delayed-ACK stall per response
-            self.flush_headers()
-        else:
-            self.end_headers()
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """Malformed HTTP (bad request line, oversized headers, unknown method) gets a JSON envelope too."""
-        self.close_connection = True
-        if not self.request_version.startswith("HTTP/1."):
-            self.request_version = "HTTP/1.1"  # an unparsable request line: still answer with status and headers
-        text = message or HTTPStatus(code).phrase
-        self._respond(code, [("content-type", "application/json")], _gateway_error(code, text), str(uuid.uuid4()), True)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        if not self.server.quiet:
-            sys.stderr.write(f"{self.address_string()} - {format % args}\n")
-
-
-def _origin_form(target: str) -> str:
-    """`http://host/path?q` (absolute form, as proxies send) -> `/path?q`."""
-    parts = urlsplit(target)
-    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-
-
-class LocalApiServer(ThreadingHTTPServer):
-    daemon_threads = True  # a stop does not wait for idle keep-alive connections
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], routes: list[stack.Route], pools: dict[str, FunctionPool]):
-        self.routes = routes
-        self.pools = pools
-        self.quiet = bool(os.environ.get("QUIET"))
-        super().__init__(address, GatewayRequestHandler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        error = sys.exc_info()[1]
-        if isinstance(error, ConnectionError | TimeoutError):
-            return  # the client went away or stalled: its connection is closed, nothing else is affected
-        super().handle_error(request, client_address)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-
-def function_environment(function: stack.Function, template: dict, aws: dict[str, str]) -> dict[str, str]:
+def function_environment(function: stack.Function, template: dict[str, Any], aws: dict[str, str]) -> dict[str, str]:
     """What an execution environment of `function` sees: this process's environment, the AWS settings, and the
     function's own variables from the template."""
     # Not the keys to install, nor any AWS credentials or profile of the caller's: the function gets the local
@@ -283,13 +104,16 @@ def install_keys(keys: KeyTable) -> tuple[str, str | None]:
     return f"{secret}  (project {LOCAL_PROJECT}, {key.key_id}; made now, shown once)", secret
 
 
-def banner(base_url: str, storage: str, keys_endpoint: str, routes: list[stack.Route], auth: str, key: str | None):
+def banner(
+    base_url: str, storage: str, keys_endpoint: str, routes: list[stack.Route], auth: str, key: str | None
+) -> str:
     credential = f'api_key="{key}"' if key else 'api_key=os.environ["OPENAI_API_KEY"]'
     snippet = "\n".join(
         [
             "from openai import OpenAI" if key else "import os; from openai import OpenAI",
             f'client = OpenAI(base_url="{base_url}", {credential})',
-            'print(client.beta.threads.update(client.beta.threads.create().id, metadata={"hello": "world"}))',
+            'thread = client.beta.threads.create(messages=[{"role": "user", "content": "Hello"}])',
+            "print(client.beta.threads.messages.list(thread.id).data[0].content[0].text.value)",
         ]
     )
     listed = ", ".join(route.key for route in routes)
@@ -305,7 +129,7 @@ def banner(base_url: str, storage: str, keys_endpoint: str, routes: list[stack.R
         "\n"
         f"Try it: in another terminal, start the project's Python with `cd {here} && make python`"
         + ("" if key else " (with OPENAI_API_KEY set to one of your keys)")
-        + " and paste these three lines:\n"
+        + " and paste these four lines:\n"
         "\n"
         f"{snippet}\n"
         "\n"
@@ -320,10 +144,10 @@ def port_from_environment() -> int:
     return int(text)
 
 
-def bind(port: int, routes: list[stack.Route]) -> LocalApiServer:
-    """The server, listening; a port in use or refused is one line, not a traceback."""
+def bind(port: int) -> socket.socket:
+    """The listening socket; a port in use or refused is one line, not a traceback."""
     try:
-        return LocalApiServer((HOST, port), routes, {})
+        return socket.create_server((HOST, port), backlog=listener.BACKLOG)
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             raise SystemExit(
@@ -335,14 +159,37 @@ def bind(port: int, routes: list[stack.Route]) -> LocalApiServer:
         ) from None
 
 
+def base_url(listening: socket.socket) -> str:
+    host, port = listening.getsockname()[:2]
+    return f"http://{host}:{port}/v1"
+
+
+def serving_application(
+    template: dict[str, Any], routes: list[stack.Route], aws: dict[str, str], concurrency: int, pools: ExitStack
+) -> WSGIApplication:
+    """The gateway in front of each function's execution environments (one pool per function, started now, so
+    that a function that cannot even import fails at start); `pools` closes them."""
+    running: dict[str, FunctionPool] = {}
+    for name, function in stack.functions(template).items():
+        running[name] = FunctionPool(function, function_environment(function, template, aws), concurrency)
+        pools.callback(running[name].close)
+    for pool in running.values():
+        pool.warm_up()
+
+    def invoke(route: stack.Route, event: dict[str, Any]) -> Any:
+        return running[route.function].invoke(event)
+
+    return gateway_application(invoke, routes)
+
+
 def main() -> int:
     port = port_from_environment()
     concurrency = int(os.environ.get("LAMBDA_CONCURRENCY", DEFAULT_CONCURRENCY))
-    template = stack.load_template()
+    template = load_template()
     all_routes = stack.routes(template)
     with ExitStack() as cleanup:
-        server = bind(port, all_routes)  # first: a busy port is found before anything else starts
-        cleanup.callback(server.server_close)
+        listening = bind(port)  # first: a busy port is found before anything else starts
+        cleanup.callback(listening.close)
         endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
         if endpoint and not is_local_endpoint(endpoint):
             raise SystemExit(
@@ -369,22 +216,16 @@ def main() -> int:
             raise SystemExit(f"make serve: the DynamoDB at {endpoint} did not answer as one: {error}") from None
         storage += "; tables " + ", ".join(tables.values())
         auth, shown_key = install_keys(KeyTable(client, tables["KeysTable"]))
-
-        pools = server.pools
-        for name, function in stack.functions(template).items():
-            pools[name] = FunctionPool(function, function_environment(function, template, aws), concurrency)
-            cleanup.callback(pools[name].close)
-        for pool in pools.values():
-            pool.warm_up()
-
-        def stop(signum: int, frame: Any) -> None:
-            threading.Thread(target=server.shutdown, daemon=True).start()
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-        print(banner(server.base_url, storage, endpoint, all_routes, auth, shown_key), flush=True)
+        text = banner(base_url(listening), storage, endpoint, all_routes, auth, shown_key)
+        pools = ExitStack()  # the worker's: its execution environments
+        server = listener.GatewayServer(
+            listening,
+            load=lambda: serving_application(template, all_routes, aws, concurrency, pools),
+            ready=lambda: print(text, flush=True),
+            leaving=pools.close,
+        )
         started = time.monotonic()
-        server.serve_forever()
+        server.run()
     print(f"Stopped after {time.monotonic() - started:.0f} s.", flush=True)
     return 0
 

@@ -71,11 +71,11 @@ def _path_pattern(path: str) -> re.Pattern[str]:
     return re.compile("/" + "/".join(parts))
 
 
-def _resources(template: dict, kind: str) -> dict[str, dict]:
+def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {name: resource for name, resource in template["Resources"].items() if resource["Type"] == kind}
 
 
-def functions(template: dict | None = None) -> dict[str, Function]:
+def functions(template: dict[str, Any] | None = None) -> dict[str, Function]:
     template = template or load_template()
     defaults = template.get("Globals", {}).get("Function", {})
     found = {}
@@ -96,7 +96,7 @@ def functions(template: dict | None = None) -> dict[str, Function]:
     return found
 
 
-def routes(template: dict | None = None) -> list[Route]:
+def routes(template: dict[str, Any] | None = None) -> list[Route]:
     """Every HttpApi route of the template, most specific first (the order API Gateway matches in)."""
     template = template or load_template()
     found = []
@@ -126,12 +126,12 @@ def match_route(all_routes: list[Route], method: str, path: str) -> tuple[Route,
     return None
 
 
-def tables(template: dict | None = None) -> list[str]:
+def tables(template: dict[str, Any] | None = None) -> list[str]:
     """Logical ids of the template's DynamoDB tables."""
     return list(_resources(template or load_template(), "AWS::DynamoDB::Table"))
 
 
-def buckets(template: dict | None = None) -> list[str]:
+def buckets(template: dict[str, Any] | None = None) -> list[str]:
     """Logical ids of the template's S3 buckets."""
     return list(_resources(template or load_template(), "AWS::S3::Bucket"))
 
@@ -142,7 +142,7 @@ def local_table_name(logical_id: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", base).lower() + "-local"
 
 
-def resolve_environment(function: Function, template: dict, overrides: dict[str, str]) -> dict[str, str]:
+def resolve_environment(function: Function, template: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
     """The function's environment variables as a local run sees them.
 
     A variable that `overrides` (the caller's own environment) sets takes that value, which is how a real table

@@ -11,10 +11,13 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local import stack
 from local.table import create_table
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # Credentials and region for the embedded server, which accepts any.
 EMBEDDED_AWS = {
@@ -31,7 +34,7 @@ class _OneRequestAtATime:
         self.app = app
         self.lock = threading.Lock()
 
-    def __call__(self, environ: dict, start_response: Any) -> list[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         with self.lock:
             result = self.app(environ, start_response)
             try:
@@ -60,7 +63,7 @@ def embedded_dynamodb_server(host: str = "127.0.0.1") -> Iterator[str]:
         thread.join(timeout=5)
 
 
-def dynamodb_client(endpoint_url: str | None, environment: dict[str, str], config: Any = None) -> Any:
+def dynamodb_client(endpoint_url: str | None, environment: dict[str, str], config: Any = None) -> DynamoDBClient:
     """A boto3 DynamoDB client for the endpoint, with the credentials and region of `environment` (and botocore's
     `config`, if given)."""
     import boto3
@@ -71,10 +74,11 @@ def dynamodb_client(endpoint_url: str | None, environment: dict[str, str], confi
         aws_session_token=environment.get("AWS_SESSION_TOKEN"),
         region_name=environment.get("AWS_REGION") or environment.get("AWS_DEFAULT_REGION") or "us-east-1",
     )
-    return session.client("dynamodb", endpoint_url=endpoint_url, config=config)
+    client: DynamoDBClient = session.client("dynamodb", endpoint_url=endpoint_url, config=config)
+    return client
 
 
-def prepare_tables(client: Any, template: dict, environment: dict[str, str]) -> dict[str, str]:
+def prepare_tables(client: Any, template: dict[str, Any], environment: dict[str, str]) -> dict[str, str]:
     """Create each of the template's tables that is missing (an existing one is reused); returns logical id -> name.
 
     A table's name is the one the functions will see: the caller's own value of the environment variable that

@@ -25,6 +25,16 @@ def dynamodb():
         yield client
 
 
+@pytest.fixture
+def fixture_messages(dynamodb):
+    """The fixture messages of BASIC in the `dynamodb` fixture's messages table (which is otherwise empty)."""
+    from local.embedded import MESSAGES_TABLE_NAME
+    from local.fixtures import FIXTURE_MESSAGES, seed_fixture_messages
+
+    seed_fixture_messages(dynamodb, MESSAGES_TABLE_NAME)
+    return FIXTURE_MESSAGES
+
+
 class Invoked:
     """A Lambda proxy response, with its body parsed."""
 
@@ -72,9 +82,10 @@ def dynalite_endpoint():
 @pytest.fixture(scope="session")
 def http_server(dynalite_endpoint):
     """The local endpoint (`python -m local.server`) on a free port, storing in dynalite."""
-    from local.launch import LOCAL_AWS, local_endpoint
+    from local.launch import local_endpoint
+    from local.storage import EMBEDDED_AWS
 
-    with local_endpoint(AWS_ENDPOINT_URL_DYNAMODB=dynalite_endpoint, **LOCAL_AWS) as server:
+    with local_endpoint(AWS_ENDPOINT_URL_DYNAMODB=dynalite_endpoint, **EMBEDDED_AWS) as server:
         yield server
 
 

@@ -74,7 +74,7 @@ _ANSWERS: dict[type[DomainError], Callable[[Any], ApiError]] = {
     MessageNotFound: lambda failure: errors.message_not_found(failure.message_id),
     UnknownCursor: lambda failure: errors.unknown_cursor(failure.name, failure.message_id),
     MetadataLimitExceeded: lambda failure: errors.too_many_metadata_pairs(failure.count),
-    PreconditionFailed: lambda _: errors.precondition_failed(),
+    PreconditionFailed: lambda failure: errors.precondition_failed(failure.what),
     IdempotencyKeyReused: lambda _: errors.idempotency_key_reused(),
     IdempotencyKeyInFlight: lambda _: errors.idempotency_key_in_flight(),
     StorageUnavailable: _unavailable,

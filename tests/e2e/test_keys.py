@@ -30,6 +30,7 @@ from botocore.stub import Stubber
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from local.client import openai_client
 from local.embedded import KEYS_TABLE_NAME, TABLE_NAME
 from local.fixtures import (
     API_KEY,
@@ -40,10 +41,8 @@ from local.fixtures import (
     REVOKED_API_KEY,
     UNKNOWN_ID,
 )
-from local.gateway import openai_client
 from local.launch import (
     BASE_URL_LINE,
-    LOCAL_AWS,
     ROOT,
     RunningServer,
     dynamodb_client,
@@ -51,6 +50,7 @@ from local.launch import (
     local_endpoint,
     server_environment,
 )
+from local.storage import EMBEDDED_AWS
 from threads_api.exceptions import InvalidApiKey, MissingApiKey
 from threads_api.keys import Authenticator, KeyTable, key_hash, masked, new_secret
 
@@ -769,7 +769,7 @@ def test_secrets_never_reach_the_local_endpoints_log(logged_server):
 def own_tables(dynalite_endpoint: str, name: str) -> dict[str, str]:
     """A local endpoint's settings for dynalite, with tables of its own (not the session's `http_server`'s)."""
     return {
-        **LOCAL_AWS,
+        **EMBEDDED_AWS,
         "AWS_ENDPOINT_URL_DYNAMODB": dynalite_endpoint,
         "TABLE_NAME": f"threads-{name}",
         "KEYS_TABLE_NAME": f"keys-{name}",

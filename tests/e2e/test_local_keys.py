@@ -11,8 +11,9 @@ import pytest
 
 from local import stack
 from local.embedded import KEYS_TABLE_NAME
-from local.launch import LOCAL_AWS, ROOT, dynamodb_client, local_endpoint, server_environment
+from local.launch import ROOT, dynamodb_client, local_endpoint, server_environment
 from local.server import function_environment, is_local_endpoint
+from local.storage import EMBEDDED_AWS
 from threads_api.keys import KeyTable, key_hash
 
 
@@ -46,7 +47,7 @@ def test_a_key_stored_for_another_project_is_not_taken_over(dynalite_endpoint, k
     keys.add(secret, "proj_owner")
     before = raw_key(keys, secret)
     done = run_server(
-        AWS_ENDPOINT_URL_DYNAMODB=dynalite_endpoint, THREADS_API_KEYS=f"{secret}=proj_intruder", **LOCAL_AWS
+        AWS_ENDPOINT_URL_DYNAMODB=dynalite_endpoint, THREADS_API_KEYS=f"{secret}=proj_intruder", **EMBEDDED_AWS
     )
     assert done.returncode != 0
     assert "THREADS_API_KEYS: key 1 is stored already" in done.stderr
@@ -58,7 +59,9 @@ def test_a_key_stored_for_another_project_is_not_taken_over(dynalite_endpoint, k
 def test_a_revoked_key_is_not_brought_back(dynalite_endpoint, keys):
     secret = f"sk-revoked-{uuid.uuid4().hex}"
     keys.revoke(keys.add(secret, "proj_owner").key_id)
-    done = run_server(AWS_ENDPOINT_URL_DYNAMODB=dynalite_endpoint, THREADS_API_KEYS=f"{secret}=proj_owner", **LOCAL_AWS)
+    done = run_server(
+        AWS_ENDPOINT_URL_DYNAMODB=dynalite_endpoint, THREADS_API_KEYS=f"{secret}=proj_owner", **EMBEDDED_AWS
+    )
     assert done.returncode != 0 and "is stored already" in done.stderr
     assert keys.stored(secret).revoked
 
@@ -69,7 +72,7 @@ def test_the_same_keys_again_start_the_server(dynalite_endpoint, keys):
     keys.add(secret, "proj_same")
     before = raw_key(keys, secret)
     with local_endpoint(
-        AWS_ENDPOINT_URL_DYNAMODB=dynalite_endpoint, THREADS_API_KEYS=f"{secret}=proj_same", **LOCAL_AWS
+        AWS_ENDPOINT_URL_DYNAMODB=dynalite_endpoint, THREADS_API_KEYS=f"{secret}=proj_same", **EMBEDDED_AWS
     ):
         pass
     assert raw_key(keys, secret) == before
@@ -123,14 +126,14 @@ def test_functions_inherit_neither_the_keys_nor_the_callers_aws_session(monkeypa
     for name, value in caller.items():
         monkeypatch.setenv(name, value)
     template = stack.load_template()
-    aws = {**LOCAL_AWS, "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:8000"}
+    aws = {**EMBEDDED_AWS, "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:8000"}
     for function in stack.functions(template).values():
         environment = function_environment(function, template, aws)
         assert environment["UNRELATED"] == "kept"
         for name in caller.keys() - {"UNRELATED", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}:
             assert name not in environment
-        assert environment["AWS_ACCESS_KEY_ID"] == LOCAL_AWS["AWS_ACCESS_KEY_ID"]
-        assert environment["AWS_SECRET_ACCESS_KEY"] == LOCAL_AWS["AWS_SECRET_ACCESS_KEY"]
+        assert environment["AWS_ACCESS_KEY_ID"] == EMBEDDED_AWS["AWS_ACCESS_KEY_ID"]
+        assert environment["AWS_SECRET_ACCESS_KEY"] == EMBEDDED_AWS["AWS_SECRET_ACCESS_KEY"]
         values = set(environment.values())
         assert not values & {
             "ASIACALLERKEY",

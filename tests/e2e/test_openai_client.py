@@ -1,4 +1,4 @@
-"""The service driven by the official `openai` client, twice: in process through local.gateway (on moto), and
+"""The service driven by the official `openai` client, twice: in process through local.client (on moto), and
 over real HTTP through the local endpoint, `python -m local.server` (on dynalite).
 
 The client is in strict response-validation mode and never retries, so a response that does not match the
@@ -13,9 +13,9 @@ import openai
 import pytest
 from openai.types.beta import Thread, ThreadDeleted
 
+from local.client import openai_client
 from local.embedded import TABLE_NAME
 from local.fixtures import BASIC, CREATED_AT, EMPTY, FULL, UNKNOWN_ID
-from local.gateway import openai_client
 
 # The SDK marks the Assistants API deprecated; every call warns.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -1,15 +1,16 @@
-"""Messages driven by the official `openai` client in strict response-validation mode, in process through
-local.gateway, on moto: create, retrieve, update, delete, list with the client's own auto-paging, the typed
-errors, a thread created with messages, and Idempotency-Key.
+"""Messages driven by the official `openai` client in strict response-validation mode, in process through the
+gateway's WSGI application (local.client), on moto: create, retrieve, update, delete, list with the client's own
+auto-paging, the typed errors, a thread created with messages, and Idempotency-Key.
 
-The client never retries, and every call goes through a handler that records the query it was sent, so that
-what the client asked for each page is checked too.
+The client never retries, and every call goes through a wrapper of the application that records the query it
+was sent, so that what the client asked for each page is checked too.
 """
 
 from __future__ import annotations
 
 from urllib.parse import parse_qs
 
+import httpx2
 import openai
 import pytest
 from openai.types.beta.threads import (
@@ -20,34 +21,36 @@ from openai.types.beta.threads import (
     TextContentBlock,
 )
 
+from local.client import openai_client
 from local.fixtures import BASIC, FIXTURE_MESSAGES, UNKNOWN_ID, UNKNOWN_MESSAGE_ID
-from local.gateway import _lambda_handler, lambda_http_client, openai_client
+from local.wsgi import application
 
 # The SDK marks the Assistants API deprecated; every call warns.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-class RecordingHandler:
-    """app.lambda_handler, keeping the query string of every list request it answers."""
+class Recording:
+    """The gateway's WSGI application, keeping the query string of every list request it answers."""
 
     def __init__(self):
         self.list_queries: list[dict[str, str]] = []
 
-    def __call__(self, event, context):
-        if event["requestContext"]["http"]["method"] == "GET" and event["rawPath"].endswith("/messages"):
-            query = parse_qs(event["rawQueryString"], keep_blank_values=True)
+    def __call__(self, environ, start_response):
+        if environ["REQUEST_METHOD"] == "GET" and environ["PATH_INFO"].endswith("/messages"):
+            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
             self.list_queries.append({name: values[-1] for name, values in query.items()})
-        return _lambda_handler(event, context)
+        return application(environ, start_response)
 
 
 @pytest.fixture
-def handler(dynamodb):
-    return RecordingHandler()
+def handler(dynamodb, fixture_messages):
+    return Recording()
 
 
 @pytest.fixture
 def client(handler):
-    with openai_client(http_client=lambda_http_client(handler)) as client:
+    http_client = openai.DefaultHttpx2Client(transport=httpx2.WSGITransport(app=handler))
+    with openai_client(http_client=http_client) as client:
         yield client
 
 

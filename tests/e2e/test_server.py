@@ -23,7 +23,6 @@ from local import stack
 from local.embedded import TABLE_NAME
 from local.fixtures import API_KEY
 from local.launch import (
-    LOCAL_AWS,
     ROOT,
     dynamodb_client,
     fixture_keys,
@@ -31,7 +30,9 @@ from local.launch import (
     server_environment,
     start_server,
 )
+from local.listener import MAX_CONNECTIONS, REQUEST_DEADLINE, THREADS
 from local.runtime import FunctionPool, InvocationFailed
+from local.storage import EMBEDDED_AWS
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -195,7 +196,7 @@ def test_sixteen_clients_setting_different_keys_at_once_all_land(storage, reques
 
 def test_an_existing_table_is_reused(http_server, dynalite_endpoint):
     thread = client_for(http_server).beta.threads.create(metadata={"kept": "yes"})
-    with local_endpoint(AWS_ENDPOINT_URL_DYNAMODB=dynalite_endpoint, **LOCAL_AWS) as second:
+    with local_endpoint(AWS_ENDPOINT_URL_DYNAMODB=dynalite_endpoint, **EMBEDDED_AWS) as second:
         assert f"DynamoDB at {dynalite_endpoint}" in second.banner
         assert client_for(second).beta.threads.retrieve(thread.id).metadata == {"kept": "yes"}
 
@@ -204,7 +205,7 @@ def test_a_missing_table_is_created_under_the_name_given(dynalite_endpoint):
     name = f"threads-{uuid.uuid4().hex[:8]}"
     dynamodb = dynamodb_client(dynalite_endpoint)
     assert name not in dynamodb.list_tables()["TableNames"]
-    with local_endpoint(AWS_ENDPOINT_URL_DYNAMODB=dynalite_endpoint, TABLE_NAME=name, **LOCAL_AWS) as server:
+    with local_endpoint(AWS_ENDPOINT_URL_DYNAMODB=dynalite_endpoint, TABLE_NAME=name, **EMBEDDED_AWS) as server:
         thread = client_for(server).beta.threads.create()
     item = dynamodb.get_item(TableName=name, Key={"thread_id": {"S": thread.id}})
     assert item["Item"]["thread_id"]["S"] == thread.id
@@ -246,9 +247,9 @@ def test_unknown_method_gets_the_envelope(embedded_server):
     assert_envelope(body, status, headers)
 
 
-@pytest.mark.parametrize("size", [2 * 1024 * 1024, 11 * 1024 * 1024])
+@pytest.mark.parametrize("size", [5 * 1024 * 1024, 11 * 1024 * 1024])
 def test_huge_bodies_get_the_contracts_413(embedded_server, size):
-    # 2 MiB reaches the function, which refuses it; 11 MiB is over API Gateway's 10 MB and never reaches it.
+    # 5 MiB reaches the function, which refuses it; 11 MiB is over API Gateway's 10 MB and never reaches it.
     response = httpx2.post(
         f"{embedded_server.base_url}/threads",
         content=b"{" + b" " * (size - 2) + b"}",
@@ -258,7 +259,7 @@ def test_huge_bodies_get_the_contracts_413(embedded_server, size):
     assert response.status_code == 413
     assert response.json() == {
         "error": {
-            "message": f"Request body too large: {size} bytes. The limit is 1048576 bytes.",
+            "message": f"Request body too large: {size} bytes. The limit is 4194304 bytes.",
             "type": "invalid_request_error",
             "param": None,
             "code": "request_too_large",
@@ -309,6 +310,111 @@ def test_keep_alive_serves_many_requests_on_one_connection(embedded_server):
         for _ in range(3):
             response = http.get("/threads/thread_000000000000000000000000")
             assert response.status_code == 404 and response.headers["x-request-id"]
+    assert_still_serving(embedded_server)
+
+
+def closed_after_answer(server, data: bytes) -> tuple[int, dict[str, str], object]:
+    """Send raw bytes on a fresh connection; the server must answer and then close the connection itself."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as connection:
+        connection.sendall(data)
+        received = b""
+        while chunk := connection.recv(65536):  # a TimeoutError here: the server kept the connection open
+            received += chunk
+    return parse_response(received)
+
+
+# Framing that two HTTP parsers could read differently (request smuggling, RFC 9112 sections 6.1 and 6.3): refused
+# with 400 and the connection closed, since where the next request would begin is unknown.
+AMBIGUOUS_FRAMING = {
+    "content-length-and-chunked": b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "chunked-and-content-length": b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+    "chunked-twice": b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "chunked-twice-in-one-header": b"Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+    "malformed-chunk-size": b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    "chunk-size-with-sign": b"Transfer-Encoding: chunked\r\n\r\n+2\r\n{}\r\n0\r\n\r\n",
+    "two-content-lengths": b"Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
+}
+
+
+@pytest.mark.parametrize("framing", AMBIGUOUS_FRAMING.values(), ids=AMBIGUOUS_FRAMING.keys())
+def test_ambiguous_framing_is_refused_and_the_connection_closed(embedded_server, framing):
+    thread = client_for(embedded_server).beta.threads.create(metadata={"untouched": "yes"})
+    # Behind the framing, a second request that a lenient parser would serve on the same connection.
+    smuggled = f"DELETE /v1/threads/{thread.id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\n\r\n"
+    request = b"POST /v1/threads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + API_KEY.encode() + b"\r\n" + framing
+    status, headers, body = closed_after_answer(embedded_server, request + smuggled.encode())
+    assert status == 400
+    assert_envelope(body, status, headers)
+    assert headers["connection"] == "close"
+    assert client_for(embedded_server).beta.threads.retrieve(thread.id).metadata == {"untouched": "yes"}
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"NOT AN HTTP REQUEST\r\n\r\n",
+        b"GET /v1/threads/thread_x HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n",
+    ],
+    ids=["request-line", "oversized-header"],
+)
+def test_malformed_http_closes_the_connection(embedded_server, request_bytes):
+    status, headers, body = closed_after_answer(embedded_server, request_bytes)
+    assert status in (400, 431) and headers["connection"] == "close"
+    assert_envelope(body, status, headers)
+
+
+def test_a_request_trickled_in_is_cut_at_the_whole_request_deadline(embedded_server):
+    """One byte a second never leaves the connection silent for long, yet the request as a whole has its deadline:
+    the connection is closed by then, with nothing answered."""
+    request = b"GET /v1/threads/thread_000000000000000000000000 HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 60
+    with socket.create_connection(("127.0.0.1", embedded_server.port), timeout=5) as connection:
+        started = time.monotonic()
+        closed_at = None
+        for byte in request:
+            try:
+                connection.sendall(bytes([byte]))
+                connection.settimeout(1)
+                if connection.recv(1) == b"":
+                    closed_at = time.monotonic() - started
+                    break
+            except TimeoutError:
+                continue  # still open: the next byte
+            except ConnectionError:
+                closed_at = time.monotonic() - started
+                break
+    assert closed_at is not None, "the trickled request was never cut"
+    assert REQUEST_DEADLINE - 1 <= closed_at <= REQUEST_DEADLINE + 5, closed_at
+    assert_still_serving(embedded_server)
+
+
+def test_connections_beyond_the_cap_wait_until_one_closes(embedded_server):
+    """THREADS requests stalled mid-headers and enough kept-alive connections fill MAX_CONNECTIONS: one more
+    connection is not served (it waits in the listen backlog) until some of those close."""
+    held: list[socket.socket] = []
+    try:
+        for _ in range(MAX_CONNECTIONS - THREADS):
+            connection = socket.create_connection(("127.0.0.1", embedded_server.port), timeout=5)
+            held.append(connection)
+            connection.sendall(b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n")  # answered by the gateway, kept alive
+            assert connection.recv(65536).startswith(b"HTTP/1.1 501 "), "the connection was not kept alive"
+        stalled = []
+        for _ in range(THREADS):
+            connection = socket.create_connection(("127.0.0.1", embedded_server.port), timeout=5)
+            connection.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+            stalled.append(connection)
+        held += stalled
+        time.sleep(0.5)
+        with socket.create_connection(("127.0.0.1", embedded_server.port), timeout=2) as extra:
+            extra.sendall(b"BREW / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            with pytest.raises(TimeoutError):
+                extra.recv(65536)  # accepted by the kernel, not by the server: no answer
+            for connection in stalled:
+                connection.close()
+            extra.settimeout(5)
+            assert extra.recv(65536).startswith(b"HTTP/1.1 501 ")
+    finally:
+        for connection in held:
+            connection.close()
     assert_still_serving(embedded_server)
 
 

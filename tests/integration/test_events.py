@@ -149,7 +149,7 @@ def test_event_is_a_plain_http_api_event(name):
 
 
 @pytest.mark.parametrize("name", EVENT_NAMES)
-def test_event_replays_to_its_expected_answer(name, dynamodb):
+def test_event_replays_to_its_expected_answer(name, dynamodb, fixture_messages):
     if not (EXPECTED / f"{name}.json").exists():
         pytest.fail(f"events/expected/{name}.json is missing")
     event = load(EVENTS / f"{name}.json")

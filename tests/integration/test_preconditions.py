@@ -221,7 +221,7 @@ def test_delete_with_the_current_etag_deletes(invoke, dynamodb):
 
 
 def test_openai_client_sends_if_match_and_gets_412_unretried(dynamodb):
-    from local.gateway import openai_client
+    from local.client import openai_client
 
     with openai_client(max_retries=3) as client:
         raw = client.beta.threads.with_raw_response.retrieve(BASIC.id)

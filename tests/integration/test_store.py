@@ -590,14 +590,14 @@ def own_client(dynamodb):
     """A client of its own on the same storage, so hooks on it do not see the test's direct writes."""
     import boto3
 
-    from local.launch import LOCAL_AWS
+    from local.storage import EMBEDDED_AWS
 
     return boto3.client(
         "dynamodb",
         endpoint_url=dynamodb.meta.endpoint_url,
         region_name=dynamodb.meta.region_name,
-        aws_access_key_id=LOCAL_AWS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_AWS["AWS_SECRET_ACCESS_KEY"],
+        aws_access_key_id=EMBEDDED_AWS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=EMBEDDED_AWS["AWS_SECRET_ACCESS_KEY"],
     )
 
 

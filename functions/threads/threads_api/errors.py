@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .limits import MAX_BODY_BYTES, MAX_METADATA_PAIRS
+from .limits import MAX_METADATA_PAIRS
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +146,11 @@ def empty_array(path: str) -> ApiError:
     )
 
 
-def invalid_image_url(path: str, value: str) -> ApiError:
+def invalid_image_url(path: str, start: str) -> ApiError:
+    """`start`: the first 32 characters of the URL given."""
     return ApiError(
         400,
-        f"Invalid '{path}': expected a URL (http, https or data:image/), but got '{value[:32]}' instead.",
+        f"Invalid '{path}': expected a URL (http, https or data:image/), but got '{start}' instead.",
         param=path,
         code="invalid_value",
     )
@@ -241,7 +242,7 @@ def invalid_json() -> ApiError:
     )
 
 
-def body_too_large(size: int, limit: int = MAX_BODY_BYTES) -> ApiError:
+def body_too_large(size: int, limit: int) -> ApiError:
     return ApiError(
         413,
         f"Request body too large: {size} bytes. The limit is {limit} bytes.",
@@ -287,10 +288,10 @@ def invalid_api_key(masked_key: str) -> ApiError:
     return ApiError(401, f"Incorrect API key provided: {masked_key}.", code="invalid_api_key")
 
 
-def precondition_failed() -> ApiError:
+def precondition_failed(what: str) -> ApiError:
     return ApiError(
         412,
-        "The thread has changed since the given ETag; retrieve it and try again.",
+        f"The {what} has changed since the given ETag; retrieve it and try again.",
         code="precondition_failed",
     )
 

@@ -45,7 +45,11 @@ class MetadataLimitExceeded(DomainError):
 
 
 class PreconditionFailed(DomainError):
-    """The thread is not at any of the versions the caller's If-Match names."""
+    """The thread (or message) is not at any of the versions the caller's If-Match names."""
+
+    def __init__(self, what: str = "thread"):
+        super().__init__(what)
+        self.what = what
 
 
 class StorageUnavailable(DomainError):

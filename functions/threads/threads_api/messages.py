@@ -319,7 +319,7 @@ class MessageStore:
             raise MessageNotFound(message_id)
         message = self._from_item(item) if with_body else _without_body(item)
         if expected is not None and message.version not in expected:
-            raise PreconditionFailed()
+            raise PreconditionFailed("message")
         return message
 
     def page(self, project: str, thread_id: str, request: PageRequest) -> Page:

@@ -149,7 +149,7 @@ def _translate(error: dict[str, Any]) -> ApiError:
     if kind == EMPTY_ARRAY:
         return errors.empty_array(path)
     if kind == INVALID_URL:
-        return errors.invalid_image_url(path, value)
+        return errors.invalid_image_url(path, value[:32])
     metadata = _metadata_path(loc)
     if kind == "extra_forbidden":
         return errors.unknown_parameter(path)
