@@ -1,5 +1,5 @@
-"""An embedded DynamoDB and S3 (moto, in process) holding the template's tables and buckets, the fixture threads
-and keys."""
+"""An embedded DynamoDB and S3 (moto, in process) holding the template's tables and buckets, the fixture threads,
+messages and keys."""
 
 from __future__ import annotations
 
@@ -29,13 +29,13 @@ def _environment() -> dict[str, str]:
 
 
 @contextmanager
-def embedded_dynamodb(seed: bool = True) -> Iterator[object]:
+def embedded_dynamodb(seed: bool = True, messages: bool = False) -> Iterator[object]:
     """Within it, the functions' DynamoDB and S3 calls reach in-memory tables and buckets; yields the boto3
-    DynamoDB client."""
+    DynamoDB client. `messages`: BASIC holds the fixture messages (the sample events name them)."""
     import boto3
     from moto import mock_aws
 
-    from local.fixtures import seed_fixture_keys, seed_fixture_threads
+    from local.fixtures import seed_fixture_keys, seed_fixture_messages, seed_fixture_threads
     from local.table import create_table
     from threads_api import resources
 
@@ -55,6 +55,8 @@ def embedded_dynamodb(seed: bool = True) -> Iterator[object]:
             seed_fixture_keys(client, KEYS_TABLE_NAME)
             if seed:
                 seed_fixture_threads(client, TABLE_NAME)
+            if seed and messages:
+                seed_fixture_messages(client, MESSAGES_TABLE_NAME)
             yield client
     finally:
         resources.reset()

@@ -57,7 +57,9 @@ def http_event(
         "isBase64Encoded": base64_body and body is not None,
     }
     if query:
-        event["queryStringParameters"] = {key: ",".join(values) for key, values in parse_qs(query).items()}
+        # As API Gateway: a repeated parameter's values joined with commas, an empty value kept.
+        parsed = parse_qs(query, keep_blank_values=True)
+        event["queryStringParameters"] = {key: ",".join(values) for key, values in parsed.items()}
     if body is not None:
         event["body"] = body
     return event

@@ -69,16 +69,18 @@ def request_target(environ: WSGIEnvironment) -> str:
     """The path and query as requested, still percent-encoded; an absolute-form target (as proxies send it) in
     origin form."""
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    query = environ.get("QUERY_STRING", "")
+    # werkzeug's test client leaves the query out of RAW_URI when it is given apart from the path (as
+    # schemathesis gives it): the query is QUERY_STRING's then.
     if raw:
         if raw.startswith("/"):
-            return str(raw)
+            return raw if "?" in raw or not query else f"{raw}?{query}"
         parts = urlsplit(raw)
         return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     # PATH_INFO is the decoded path, its bytes as latin-1 (PEP 3333): encode it back.
     path = quote(
         environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""), safe="/:@!$&'()*+,;=-._~", encoding="latin-1"
     )
-    query = environ.get("QUERY_STRING", "")
     return f"{path}?{query}" if query else path
 
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from pydantic import BeforeValidator, PlainValidator, WithJsonSchema
 
 from .body import refuse_unreadable
-from .content import choice
+from .content import ORDERS, choice
 from .idempotency import create_once
 from .limits import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from .message import Message, Page, PageRequest, deleted_wire, wire_bytes
@@ -43,7 +43,6 @@ from .routes import draft_of
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
 
-_ORDERS = ("asc", "desc")
 _MESSAGE = {200: documented("The message.", MessageObject)}
 _NOT_FOUND = {
     404: documented("No thread with that id in the caller's project, or no message with that id in it.", ErrorResponse)
@@ -54,8 +53,8 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT, description="1 to 100.")]
 Order = Annotated[
     str,
     Query(description="`desc` (newest first) or `asc`."),
-    PlainValidator(lambda value: choice(value, _ORDERS)),
-    WithJsonSchema({"type": "string", "enum": list(_ORDERS), "default": "desc"}),
+    PlainValidator(lambda value: choice(value, ORDERS)),
+    WithJsonSchema({"type": "string", "enum": list(ORDERS), "default": "desc"}),
 ]
 Cursor = Annotated[str | None, Query(pattern="^msg", description="A message id; the page excludes it.")]
 RunId = Annotated[str | None, Query(description="Only the messages of this run.")]

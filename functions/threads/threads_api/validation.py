@@ -11,7 +11,7 @@ from typing import Any
 
 from . import errors
 from .body import UNREADABLE, BodyTooLarge, InvalidJson, NotAnObject, UnreadableBody
-from .content import CONTENT_TYPE, EMPTY_ARRAY, EMPTY_CONTENT, INVALID_CHOICE, INVALID_URL
+from .content import CONTENT_TYPE, EMPTY_ARRAY, EMPTY_CONTENT, INVALID_CHOICE, INVALID_URL, ORDERS
 from .errors import ApiError
 
 # The contract's order of checks, by the part of the request a problem is in.
@@ -182,11 +182,16 @@ def _metadata_path(loc: list[Any]) -> str:
 
 
 def _query_error(kind: str, name: str, value: Any, ctx: dict[str, Any]) -> ApiError:
-    """The list route's query parameters: `limit`, `order`, `after`, `before`."""
+    """The list route's query parameters: `limit`, `order`, `after`, `before`, `run_id`; a parameter given more
+    than once is answered with its values as API Gateway joins them (`a,b`), under its own name."""
+    if name == "run_id":
+        return errors.invalid_type(name, "a string", value)  # only ever a repeated one: any string is a run id
+    if isinstance(value, list):
+        value = ",".join(map(str, value))
     if name in _CURSORS:
         return errors.invalid_cursor(name, str(value))
-    if kind == INVALID_CHOICE:
-        return errors.unsupported_value(name, value, ctx["choices"])
+    if kind == INVALID_CHOICE or name == "order":
+        return errors.unsupported_value(name, value, ctx.get("choices", ORDERS))
     if kind == "greater_than_equal":
         return errors.limit_below_minimum(int(value), ctx["ge"])
     if kind == "less_than_equal":
