@@ -159,7 +159,7 @@ def banner(
             "from openai import OpenAI" if key else "import os; from openai import OpenAI",
             f'client = OpenAI(base_url="{base_url}", {credential})',
             'thread = client.beta.threads.create(messages=[{"role": "user", "content": "Hello"}])',
-            "print(client.beta.threads.messages.list(thread.id).data[0].content[0].text.value)",
+            "print(thread.id, client.beta.threads.messages.list(thread.id).data[0].content[0].text.value)",
         ]
     )
     listed = ", ".join(route.key for route in routes)

@@ -144,6 +144,8 @@ def _read(stream: IO[bytes], length: int | None) -> bytes:
             break
     if size > GATEWAY_BODY_LIMIT:
         raise _Refused(body_too_large(size, MAX_CREATE_BODY_BYTES))
+    if length is not None and size < length:  # the client left mid-body: no function sees part of a request
+        raise _Refused(ApiError(400, "The request body ended before its Content-Length."))
     return b"".join(parts)
 
 

@@ -18,6 +18,7 @@ import base64
 import gzip
 import json
 import socket
+import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -626,6 +627,7 @@ def test_a_body_declared_longer_than_sent_changes_nothing(http_server, http_stor
             f"POST /v1/threads/{BASIC.id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\n"
             'Content-Length: 100\r\n\r\n{"metadata": {"a": "b"}}'.encode()
         )
+    time.sleep(1)  # time enough for a request the gateway had passed on to land
     assert http_stored.snapshot() == before
 
 

@@ -14,7 +14,8 @@ import pytest
 
 from local.embedded import CONTENT_BUCKET_NAME, MESSAGES_TABLE_NAME
 from local.fixtures import API_KEY
-from local.launch import LOCAL_AWS, local_endpoint
+from local.launch import local_endpoint
+from local.storage import EMBEDDED_AWS
 from local.storage import aws_client
 from threads_api.message import content_object_key, new_message_id
 
@@ -26,7 +27,7 @@ def served():
     """The local endpoint on its embedded storage; yields (server, DynamoDB client, S3 client) of that storage."""
     with local_endpoint() as server:
         storage = re.search(r"--endpoint (http://127\.0\.0\.1:\d+)", server.banner).group(1)
-        yield server, aws_client("dynamodb", storage, LOCAL_AWS), aws_client("s3", storage, LOCAL_AWS)
+        yield server, aws_client("dynamodb", storage, EMBEDDED_AWS), aws_client("s3", storage, EMBEDDED_AWS)
 
 
 def seed_messages(dynamodb, s3, thread_id: str, count: int, in_bucket: int) -> list[str]:
