@@ -227,7 +227,7 @@ def test_our_document(case, table, tally):
 
 
 @our_message_operations.parametrize()
-@fuzz_settings(max_examples=40)  # each is sent four times over, and moto's transactions are slower
+@fuzz_settings(max_examples=20)  # each is sent four times over, and moto's transactions are slower
 def test_our_document_messages(case, table, tally):
     fuzz_our_document(case, table, tally)
 
@@ -457,7 +457,8 @@ def test_openai_spec_requests(case, table, tally):
 
 
 @openai_message_operations.parametrize()
-@fuzz_settings(max_examples=100)
+# moto copies every table at each transaction, so a message write costs more as the module's tables grow.
+@fuzz_settings(max_examples=25)
 def test_openai_spec_message_requests(case, table, tally):
     """On the fixture thread BASIC (its three messages, and whatever this module added); a modify on a message
     of its own, new for each request, so that the merge starts from nothing every time."""

@@ -9,6 +9,7 @@ they would see the services' own answers.
 
 from __future__ import annotations
 
+import base64
 import json
 import types
 import uuid
@@ -243,3 +244,41 @@ def test_an_unexpected_error_is_the_generic_500(invoke, dynamodb, faults):
     assert result.status == 500
     assert "arn:aws" not in json.dumps(result.json)
     assert stored(dynamodb) == before
+
+
+def binary_values(value: dict) -> dict:
+    if set(value) == {"B"} and isinstance(value["B"], str):
+        return {"B": base64.b64decode(value["B"])}
+    return value
+
+
+def test_a_create_applied_whose_answer_was_lost_is_answered_once(invoke, dynamodb, faults):
+    """botocore resends a transaction whose answer did not arrive; DynamoDB recognises its ClientRequestToken, and
+    a storage that does not (moto) refuses the resend's conditions: either way one message, answered as made."""
+    import botocore.exceptions
+
+    applied = []
+
+    def lose_the_first_answer(request, **_):
+        if request.headers["X-Amz-Target"].decode().endswith("TransactWriteItems") and not applied:
+            body = json.loads(request.body, object_hook=binary_values)  # the wire's base64 back to bytes
+            dynamodb.transact_write_items(TransactItems=body["TransactItems"])  # applied by the storage...
+            applied.append(body)
+            request.url = "http://fault-injected.invalid/"
+            raise botocore.exceptions.ReadTimeoutError(endpoint_url=request.url)  # ...and its answer lost
+        return None
+
+    from threads_api import resources
+
+    resources.dynamodb_client().meta.events.register_first("before-send.dynamodb", lose_the_first_answer)
+    try:
+        created = invoke("POST", MESSAGES, {"role": "user", "content": "once"})
+    finally:
+        resources.dynamodb_client().meta.events.unregister("before-send.dynamodb", lose_the_first_answer)
+    assert created.status == 200, created
+    assert applied
+    faults.dynamodb.clear()
+    listed = invoke("GET", MESSAGES, query="limit=100")
+    assert listed.status == 200, listed
+    listed = listed.json["data"]
+    assert [m["id"] for m in listed if m["content"][0]["text"]["value"] == "once"] == [created.json["id"]]

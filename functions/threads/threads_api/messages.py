@@ -131,19 +131,28 @@ class MessageStore:
                     ],
                 )
             except TransactionCanceled as cancelled:
+                written = cancelled.item(1) if cancelled.failed(1) else None
+                if written is not None and written[POSITION]["N"] == str(position):
+                    break  # a resend of this very transaction (a lost answer, retried), which had been applied
                 if cancelled.failed(0):
                     # Not live in this project (404), or its last position is ahead of this clock: go past it.
                     stored = self._thread_item(cancelled.item(0), thread_id)
                     live_thread(stored, project, thread_id)
                     position = max(position, int(stored[LAST_POSITION]["N"]) + 1) if stored else position
                     continue
+                if cancelled.failed(1):  # the id is taken (143 bits of randomness: unheard of): draw another
+                    message_id = new_message_id()
+                    body, s3_key = self._place_body(thread_id, message_id, draft)
+                    continue
                 if cancelled.conflicted():
                     _pause()
                     continue
                 raise
-            self._keep(s3_key)
-            return message
-        raise StorageUnavailable("the thread kept changing while a message was added")
+            break
+        else:
+            raise StorageUnavailable("the thread kept changing while a message was added")
+        self._keep(s3_key)
+        return message
 
     def create_thread(
         self, project: str, metadata: Metadata, tool_resources: ToolResources, drafts: list[MessageDraft]
@@ -442,6 +451,7 @@ class MessageStore:
             "Item": item,
             "ConditionExpression": "attribute_not_exists(#mid)",
             "ExpressionAttributeNames": {"#mid": MESSAGE_KEY},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
     def _place_body(self, thread_id: str, message_id: str, draft: MessageDraft) -> tuple[Item, str | None]:
