@@ -71,6 +71,13 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class _LaterBody(_Body):
+    """A body of a route other than Modify thread: built when its route first validates one, so that a cold start
+    that serves a modify does not build it (Powertools makes a route's validation on its first request)."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
 class CodeInterpreterResources(_Body):
     file_ids: FileIds | None = None
 
@@ -79,7 +86,7 @@ class FileSearchResources(_Body):
     vector_store_ids: VectorStoreIds | None = None
 
 
-class FileSearchCreateResources(FileSearchResources):
+class FileSearchCreateResources(FileSearchResources, _LaterBody):
     vector_stores: NotSupported = Field(default=None, description="Not supported; only an empty list is accepted.")
 
 
@@ -88,7 +95,7 @@ class ToolResourcesPatch(_Body):
     file_search: FileSearchResources | None = None
 
 
-class ToolResourcesCreate(_Body):
+class ToolResourcesCreate(_LaterBody):
     code_interpreter: CodeInterpreterResources | None = None
     file_search: FileSearchCreateResources | None = None
 
@@ -104,29 +111,29 @@ ToolType = Annotated[
 ]
 
 
-class AttachmentTool(_Body):
+class AttachmentTool(_LaterBody):
     type: ToolType
 
 
-class Attachment(_Body):
+class Attachment(_LaterBody):
     file_id: ResourceId
     tools: list[AttachmentTool]
 
 
-class CreateMessageRequest(_Body):
+class CreateMessageRequest(_LaterBody):
     role: Role
     content: MessageContent
     attachments: Annotated[list[Attachment], Field(max_length=MAX_ATTACHMENTS), _at_most(MAX_ATTACHMENTS)] | None = None
     metadata: CreateMetadata | None = None
 
 
-class ModifyMessageRequest(_Body):
+class ModifyMessageRequest(_LaterBody):
     """A JSON Merge Patch of the message's metadata: a `null` removes a key."""
 
     metadata: PatchMetadata | None = None
 
 
-class CreateThreadRequest(_Body):
+class CreateThreadRequest(_LaterBody):
     messages: (
         Annotated[list[CreateMessageRequest], Field(max_length=MAX_THREAD_MESSAGES), _at_most(MAX_THREAD_MESSAGES)]
         | None
