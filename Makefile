@@ -36,9 +36,10 @@ setup: $(UV) ## Install the locked toolchain and dependencies (uv, Python 3.13 i
 	@[ -d .venv ] || echo "Installing the locked dependencies into .venv (uv sync; Python 3.13 first, if none is installed)" >&2
 	@$(UV) sync --locked --quiet || { $(UV) python find >/dev/null 2>&1 || echo "make: no Python 3.13 here and uv could not download one (above): install python3.13, or name one with UV_PYTHON=/path/to/python3.13" >&2; exit 1; }
 
-# dynalite, the tests' second DynamoDB-compatible server (in memory: no native build, so no install scripts).
+# dynalite, the tests' second DynamoDB-compatible server, and the openai client for Node.js (no native build, so no
+# install scripts).
 node_modules/.package-lock.json: package-lock.json
-	@command -v npm >/dev/null 2>&1 || { echo "make: npm is needed for the tests' dynalite (Debian, Ubuntu: sudo apt install nodejs npm)" >&2; exit 1; }
+	@command -v npm >/dev/null 2>&1 || { echo "make: npm is needed for the tests' dynalite and Node.js client (Debian, Ubuntu: sudo apt install nodejs npm)" >&2; exit 1; }
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 
 serve: setup ## Serve the API on http://127.0.0.1:3000/v1 (PORT=0: any free port) on an embedded DynamoDB

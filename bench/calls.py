@@ -13,15 +13,27 @@ from __future__ import annotations
 import json
 import os
 
-from local.embedded import TABLE_NAME
+from local.embedded import IDEMPOTENCY_TABLE_NAME, KEYS_TABLE_NAME, MESSAGES_TABLE_NAME, TABLE_NAME
 from local.events import LambdaContext, http_event
 from local.fixtures import API_KEY, BASIC, EMPTY, FULL, OTHER_PROJECT, UNKNOWN_ID
+from threads_api.message import POSITIONS_PER_SECOND, Message
 from threads_api.thread import Thread
 
 OTHER_ID = "thread_" + "OtherProjects".ljust(24, "0")  # a thread of another project
 
 UNKNOWN_KEY = "sk-unknown-key-for-the-bench"
 THREADS = "/v1/threads/"
+MESSAGES = THREADS + BASIC.id + "/messages"
+# Three messages of BASIC, stored before the count: the ones the message scenarios read, change and page by.
+SEEDED = [f"msg_BenchCalls{n:014d}" for n in (1, 2, 3)]
+FIRST, MIDDLE, LAST = SEEDED
+UNKNOWN_MESSAGE = "msg_" + "NeverStored".ljust(24, "0")
+TABLES = {
+    TABLE_NAME: "threads",
+    KEYS_TABLE_NAME: "keys",
+    MESSAGES_TABLE_NAME: "messages",
+    IDEMPOTENCY_TABLE_NAME: "idempotency",
+}
 
 # name, method, path, body, key (None: no Authorization header), the status the scenario is about[, If-Match].
 SCENARIOS = [
@@ -60,6 +72,29 @@ SCENARIOS = [
     ("unknown API key (401)", "GET", THREADS + BASIC.id, None, UNKNOWN_KEY, 401),
     ("no API key (401)", "GET", THREADS + BASIC.id, None, None, 401),
     ("unknown route", "GET", "/v1/assistants", None, API_KEY, 404),
+    # The message routes (after the thread's: a message create changes the thread item, not its version).
+    ("message create", "POST", MESSAGES, {"role": "user", "content": "Where is my refund?"}, API_KEY, 200),
+    (
+        "create thread with 3 messages",
+        "POST",
+        "/v1/threads",
+        {"messages": [{"role": "user", "content": f"message {n}"} for n in (1, 2, 3)]},
+        API_KEY,
+        200,
+    ),
+    ("message retrieve", "GET", f"{MESSAGES}/{FIRST}", None, API_KEY, 200),
+    ("message modify", "POST", f"{MESSAGES}/{FIRST}", {"metadata": {"tag": "billing"}}, API_KEY, 200),
+    ("empty message modify", "POST", f"{MESSAGES}/{FIRST}", {}, API_KEY, 200),
+    ("list", "GET", MESSAGES, None, API_KEY, 200),
+    ("list, limit 100, oldest first", "GET", MESSAGES + "?limit=100&order=asc", None, API_KEY, 200),
+    ("list, after a cursor", "GET", f"{MESSAGES}?after={MIDDLE}", None, API_KEY, 200),
+    ("list, before a cursor", "GET", f"{MESSAGES}?before={MIDDLE}", None, API_KEY, 200),
+    ("list, after and before", "GET", f"{MESSAGES}?after={LAST}&before={FIRST}", None, API_KEY, 200),
+    ("list, a cursor never stored", "GET", f"{MESSAGES}?after={UNKNOWN_MESSAGE}", None, API_KEY, 400),
+    ("list, unknown thread", "GET", THREADS + UNKNOWN_ID + "/messages", None, API_KEY, 404),
+    ("message retrieve, unknown message", "GET", f"{MESSAGES}/{UNKNOWN_MESSAGE}", None, API_KEY, 404),
+    ("message delete", "DELETE", f"{MESSAGES}/{LAST}", None, API_KEY, 200),
+    ("list, after a deleted message", "GET", f"{MESSAGES}?after={LAST}", None, API_KEY, 200),
 ]
 
 
@@ -69,7 +104,33 @@ def _invoke(app, method: str, path: str, body, key: str | None, if_match: str | 
         headers["if-match"] = if_match
     if key is not None:
         headers["authorization"] = f"Bearer {key}"
-    return app.lambda_handler(http_event(method, path, body, headers=headers), LambdaContext())
+    path, _, query = path.partition("?")
+    return app.lambda_handler(http_event(method, path, body, headers=headers, query=query), LambdaContext())
+
+
+def _seed_messages(client) -> None:
+    """BASIC's three messages, as the MessageStore writes them, oldest first."""
+    from threads_api.messages import _to_item, encode_body
+
+    for n, message_id in enumerate(SEEDED):
+        content = [{"type": "text", "text": {"value": f"seeded {n}", "annotations": []}}]
+        message = Message(
+            message_id, BASIC.id, BASIC.created_at, "user", content, BASIC.created_at * POSITIONS_PER_SECOND + n
+        )
+        item = _to_item(message, BASIC.project, {"body": {"B": encode_body(content, [])}})
+        client.put_item(TableName=MESSAGES_TABLE_NAME, Item=item)
+
+
+def _described(model, params) -> str:
+    """A call and the tables it touches: `TransactWriteItems(threads, messages)`."""
+    request = json.loads(params["body"] or b"{}")
+    if "RequestItems" in request:
+        tables = list(request["RequestItems"])
+    elif "TransactItems" in request:
+        tables = [next(iter(action.values()))["TableName"] for action in request["TransactItems"]]
+    else:
+        tables = [request.get("TableName", "")]
+    return f"{model.name}({', '.join(TABLES.get(table, table) for table in tables)})"
 
 
 def count(cached: bool) -> dict:
@@ -81,6 +142,7 @@ def count(cached: bool) -> dict:
         from threads_api.store import to_item
 
         client.put_item(TableName=TABLE_NAME, Item=to_item(Thread(id=OTHER_ID, project=OTHER_PROJECT, created_at=0)))
+        _seed_messages(client)
         from threads_api import resources
 
         resources.reset()  # the key check is made again with this API_KEY_CACHE_SECONDS
@@ -90,8 +152,7 @@ def count(cached: bool) -> dict:
         calls: list[str] = []
 
         def record(model, params, **_):
-            table = json.loads(params["body"] or b"{}").get("TableName", "")
-            calls.append(f"{model.name}({'keys' if 'key' in table.lower() else 'threads'})")
+            calls.append(_described(model, params))
 
         resources.dynamodb_client().meta.events.register("before-call.dynamodb", record)
         counted = {}

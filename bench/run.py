@@ -18,9 +18,12 @@ given as median, spread and ratio.
   floor interleaved; measured from the moment the process is started to the end of that invocation (one clock,
   CLOCK_MONOTONIC, across processes), plus peak memory. Also the same without the bytecode (plain `sam build`),
   the import-time profile (`-X importtime`), and the cost of each step of the import.
-- **Warm requests** (`bench/warm.py`): modify, create and retrieve through the entry point, thousands of calls
-  each, with DynamoDB answered in process at the HTTP layer (`bench/canned.py`): p50, p99, CPU per request.
+- **Warm requests** (`bench/warm.py`): a thread's modify, create and retrieve, a message's create and retrieve,
+  and list pages of 20 and 100, through the entry point, thousands of calls each, with DynamoDB answered in
+  process at the HTTP layer (`bench/canned.py`): p50, p95, p99, CPU per request.
 - **DynamoDB calls per operation** (`bench/calls.py`), with the key check cached and not, on the embedded moto.
+- **A list page against the size of its thread** (`bench/pages.py`): 10 and 10,000 messages on the embedded moto,
+  the items DynamoDB read per page and the latency, moto's own time apart.
 - **Size:** `sam build` into `--work/sam-build`, compiled as `make build` does: the artifact's bytes, zipped bytes,
   and what takes them.
 """
@@ -54,6 +57,7 @@ EVENT = ROOT / "events" / "modify-metadata.json"
 RUNTIME_SDK = ("boto3", "botocore")  # what the python3.13 runtime provides, at the versions locked here
 LAYOUT_VERSION = "1"  # bump when the way the environments are made changes
 COLD_BUDGET, WARM_BUDGET = 1.5, 2.0
+PAGE_SIZES = (10, 10_000)  # bench/pages.py's threads
 REQUIRED_KEYS = (
     "cold_start_ms",
     "cold_start_floor_ms",
@@ -79,6 +83,9 @@ LAMBDA_ENVIRONMENT = {
     "TZ": ":UTC",
     "TABLE_NAME": "threads-bench",
     "KEYS_TABLE_NAME": "threads-bench-keys",
+    "IDEMPOTENCY_TABLE_NAME": "threads-bench-idempotency",
+    "MESSAGES_TABLE_NAME": "threads-bench-messages",
+    "CONTENT_BUCKET_NAME": "threads-bench-content",
     "API_KEY_CACHE_SECONDS": "30",
     "POWERTOOLS_SERVICE_NAME": "threads",
     "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -250,30 +257,49 @@ def measure_stages(layout: Layout, runs: int) -> dict:
     return stages
 
 
+# Our modules only the message routes need, and the one a message request imports on first use (what it imports
+# that `import app` has not is the message store's share, loaded lazily).
+MESSAGE_MODULES = (
+    "threads_api.message_routes",
+    "threads_api.message",
+    "threads_api.messages",
+    "threads_api.bucket",
+)
+FIRST_MESSAGE_IMPORT = "threads_api.messages"
+
+
 def import_profile(layout: Layout, runs: int) -> dict:
-    """`python -X importtime -c 'import app'`: time by top-level package (own time of its modules), and by module."""
+    """`python -X importtime -c 'import app'`: time by top-level package (own time of its modules), and by module;
+    then what the first message request imports on top (the same process goes on to import the message store)."""
     profiles = {}
+    command = ["-X", "importtime", "-c", f"import app; import {FIRST_MESSAGE_IMPORT}"]
     for name, task in (("shipped", layout.task), ("no_bytecode", layout.task_source)):
         by_package: dict[str, list[float]] = {}
         by_module: dict[str, list[float]] = {}
-        totals = []
+        totals, later_totals = [], []
+        later_modules: dict[str, list[float]] = {}
         for _ in range(runs):
-            done = _run(
-                [str(layout.python), "-X", "importtime", "-c", "import app"], cwd=task, env=layout.environment(task)
-            )
+            done = _run([str(layout.python), *command], cwd=task, env=layout.environment(task))
             package_ms: dict[str, float] = {}
-            total = 0.0
+            total = later = 0.0
+            imported_app = False
             for line in done.stderr.splitlines():
                 if not line.startswith("import time:") or "imported package" in line:
                     continue
                 own, cumulative, module = line.removeprefix("import time:").split("|")
                 module, own_ms = module.strip(), int(own) / 1000
+                if imported_app:  # after `import app`: the first message request's imports
+                    later += own_ms
+                    later_modules.setdefault(module, []).append(own_ms)
+                    continue
+                imported_app = module == "app"
                 total += own_ms
                 top = module.split(".")[0]
                 group = f"{top} (standard library)" if top in sys.stdlib_module_names else top
                 package_ms[group] = package_ms.get(group, 0.0) + own_ms
                 by_module.setdefault(module, []).append(own_ms)
             totals.append(total)
+            later_totals.append(later)
             stdlib = sum(ms for group, ms in package_ms.items() if group.endswith("(standard library)"))
             package_ms["all of the standard library"] = stdlib
             for group, ms in package_ms.items():
@@ -286,6 +312,10 @@ def import_profile(layout: Layout, runs: int) -> dict:
             "total_ms": round(statistics.median(totals), 1),
             "packages_ms": {k: round(v, 1) for k, v in sorted(medians.items(), key=lambda i: -i[1])[:25]},
             "top_modules_own_ms": {k: round(v, 1) for k, v in sorted(modules.items(), key=lambda i: -i[1])[:15]},
+            # Own time at `import app` of each message module (absent: not imported there).
+            "message_modules_at_init_ms": {m: round(modules[m], 2) for m in MESSAGE_MODULES if m in modules},
+            "first_message_import_ms": round(statistics.median(later_totals), 2),
+            "first_message_import_modules": sorted(later_modules),
         }
     return profiles
 
@@ -326,6 +356,7 @@ def measure_warm(layout: Layout, work: pathlib.Path, calls: int, rounds: int) ->
                 "p50_us": round(statistics.median(wall), 1),
                 "p25_us": round(quantile(wall, 0.25), 1),
                 "p75_us": round(quantile(wall, 0.75), 1),
+                "p95_us": round(quantile(wall, 0.95), 1),
                 "p99_us": round(quantile(wall, 0.99), 1),
                 "cpu_mean_us": round(statistics.fmean(cpu), 1),
                 "cpu_p50_us": round(statistics.median(cpu), 1),
@@ -352,6 +383,12 @@ def measure_warm(layout: Layout, work: pathlib.Path, calls: int, rounds: int) ->
 def count_calls() -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FUNCTION), str(ROOT)])}
     done = _run([sys.executable, "-m", "bench.calls"], cwd=ROOT, env=env)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_pages(pages: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FUNCTION), str(ROOT)])}
+    done = _run([sys.executable, "-m", "bench.pages", str(pages)], cwd=ROOT, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -433,6 +470,9 @@ def _s(d: dict, unit: str = "ms") -> str:
 
 
 BUDGET_NAMES = {"cold_start": "cold start", "warm_modify": "warm modify p50"}
+# The warm operations the summary lists, and how it names them.
+WARM_SUMMARY = ("modify", "create", "retrieve", "message create", "message retrieve", "list 20", "list 100")
+WARM_NAMES = {"list 20": "list page of 20 messages", "list 100": "list page of 100 messages"}
 
 
 def budget_verdicts(budgets: dict) -> list[str]:
@@ -480,11 +520,12 @@ def report(results: dict) -> str:
         f"{ok[budgets['cold_start']['ok']]} |",
     ]
     w_ours, w_floor = warm["ours"]["operations"], warm["floor"]["operations"]
-    for operation in ("modify", "create", "retrieve"):
+    for operation in WARM_SUMMARY:
         budget = f"≤ {WARM_BUDGET}x: {ok[budgets['warm_modify']['ok']]}" if operation == "modify" else "–"
+        o, f = w_ours[operation], w_floor[operation]
         lines.append(
-            f"| warm {operation}, p50 | {w_ours[operation]['p50_us']:g} µs | {w_floor[operation]['p50_us']:g} µs | "
-            f"{ratio(w_ours[operation]['p50_us'], w_floor[operation]['p50_us'])}x | {budget} |"
+            f"| warm {WARM_NAMES.get(operation, operation)}, p50 | {o['p50_us']:g} µs | {f['p50_us']:g} µs | "
+            f"{ratio(o['p50_us'], f['p50_us'])}x | {budget} |"
         )
     lines += [
         f"| peak memory of a cold invocation (max RSS) | {ours['peak_rss_mb']['median']:.1f} MB | "
@@ -563,27 +604,37 @@ def report(results: dict) -> str:
         + ", ".join(f"`{name}` {ms:g} ms" for name, ms in list(profile["top_modules_own_ms"].items())[:10])
         + ".",
         "",
+        *message_imports(profile, compiled),
+        "",
         "## Warm requests",
         "",
         "One process per variant and round, the rounds alternating; every call through the entry point with a real",
         "API Gateway v2 event, the key check cached as in a warm environment, DynamoDB answered in process at the HTTP",
         "layer (botocore still validates, serializes, signs and parses). CPU is the process's CPU time per call.",
+        "The message operations read canned messages of about 1 KB of text each, stored as the MessageStore stores",
+        "them (the body zlib-compressed JSON); a list page's Query answers limit + 1 of them, as a long thread's",
+        "would. The floor makes the same calls bare: `TransactWriteItems` for a message create, `BatchGetItem` for",
+        "a retrieve, `BatchGetItem` and `Query` for a list page, and decompresses the bodies into its JSON.",
         "",
-        "| operation | ours p50 (IQR) | ours p99 | ours CPU | floor p50 (IQR) | floor p99 | floor CPU | p50 ratio |",
-        "|---|---|---|---|---|---|---|---|",
+        "| operation | ours p50 (IQR) | ours p95 | ours p99 | ours CPU | floor p50 (IQR) | floor p95 | floor p99 | "
+        "floor CPU | p50 ratio | p95 ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for operation, o in w_ours.items():
         f = w_floor.get(operation if operation in w_floor else "modify")
         name = operation if operation in w_floor else f"{operation} (floor: modify)"
         lines.append(
-            f"| {name} | {o['p50_us']:g} µs ({o['p25_us']:g}–{o['p75_us']:g}) | {o['p99_us']:g} µs | "
-            f"{o['cpu_mean_us']:g} µs | {f['p50_us']:g} µs ({f['p25_us']:g}–{f['p75_us']:g}) | {f['p99_us']:g} µs | "
-            f"{f['cpu_mean_us']:g} µs | {ratio(o['p50_us'], f['p50_us'])}x |"
+            f"| {name} | {o['p50_us']:g} µs ({o['p25_us']:g}–{o['p75_us']:g}) | {o['p95_us']:g} µs | "
+            f"{o['p99_us']:g} µs | {o['cpu_mean_us']:g} µs | {f['p50_us']:g} µs ({f['p25_us']:g}–{f['p75_us']:g}) | "
+            f"{f['p95_us']:g} µs | {f['p99_us']:g} µs | {f['cpu_mean_us']:g} µs | {ratio(o['p50_us'], f['p50_us'])}x | "
+            f"{ratio(o['p95_us'], f['p95_us'])}x |"
         )
     wo, wf = warm["ours"], warm["floor"]
     lines += [
         "",
-        f"Calls per figure: {w_ours['modify']['calls']} (ours), {w_floor['modify']['calls']} (floor).",
+        f"Calls per figure: {w_ours['modify']['calls']} (ours), {w_floor['modify']['calls']} (floor); a list page "
+        f"of 20, {w_ours['list 20']['calls']}, and of 100, {w_ours['list 100']['calls']} (each many times the "
+        "work of one message, in smaller blocks interleaved with the rest).",
         "",
         f"**Inside a warm modify** (median): ours spends {wo['modify_inside_botocore_us']:g} µs of "
         f"{wo['modify_invocation_us']:g} µs inside botocore, the floor {wf['modify_inside_botocore_us']:g} µs of "
@@ -613,6 +664,7 @@ def report(results: dict) -> str:
             f"| {operation} | {c['status']}{mark} | {c['cached']} | {c['uncached']} | "
             f"{', '.join(c['cached_operations']) or '–'} |"
         )
+    lines += list_pages_section(results["list_pages"])
     worst = dict(results["worst_bodies"])
     one = worst.pop("one unknown key, create")
     lines += [
@@ -654,7 +706,7 @@ def report(results: dict) -> str:
         "",
         "## Reproduce",
         "",
-        "`make bench` (about two minutes) writes this report, results.json and chart.png to bench/out/ (git-ignored);",
+        "`make bench` (a few minutes) writes this report, results.json and chart.png to bench/out/ (git-ignored);",
         "`make bench PUBLISH=1` to bench/, the copies kept in git; `make bench QUICK=1` is a smoke run into",
         "bench/out/quick/. The first run makes bench/out/runtime-venv and bench/out/function-deps from PyPI; later",
         "runs reuse them while requirements.txt and uv.lock's boto3/botocore stay the same. Every cold-start sample:",
@@ -662,6 +714,58 @@ def report(results: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def message_imports(profile: dict, compiled: dict) -> list[str]:
+    """What the message routes add to `import app`, and what their first request imports on top."""
+    at_init = profile["message_modules_at_init_ms"]
+    deferred = [m for m in MESSAGE_MODULES if m not in at_init]
+    return [
+        "**The message routes at import** (as shipped; own time): "
+        + ", ".join(f"`{module}` {ms:g} ms" for module, ms in at_init.items())
+        + f", {sum(at_init.values()):.2f} ms in all. Not imported at a cold start: "
+        + (", ".join(f"`{module}`" for module in deferred) or "none")
+        + f"; the first message request imports them ({', '.join(profile['first_message_import_modules']) or '–'}): "
+        f"{profile['first_message_import_ms']:g} ms as shipped, {compiled['first_message_import_ms']:g} ms "
+        "without bytecode (with SnapStart, before the snapshot instead).",
+    ]
+
+
+def list_pages_section(pages: dict) -> list[str]:
+    small, large = (f"{size:,}" for size in pages["sizes"])
+    lines = [
+        "",
+        "## A list page against the size of its thread",
+        "",
+        f"A thread of {small} messages and one of {large} (about 1 KB of text each), written straight into the",
+        "embedded DynamoDB (moto) in the MessageStore's format; then pages of at most "
+        f"{pages['limit']} through the entry point, the two",
+        f"sizes interleaved, {pages['pages_per_kind']} of each (medians). Items read: what DynamoDB read for the page,",
+        "the Query's `ScannedCount` and the items the `BatchGetItem` answered (the thread, and the cursor's message).",
+        "Moto goes through every item of the table at each Query of an index, which DynamoDB does not, so its own",
+        "time is given apart and the figure for the function is the rest.",
+        f"The thread of {small} fills less than a page: per message answered, what a page reads should not change",
+        "with the thread (ratio about 1).",
+        "",
+        "| page | thread | messages answered | items read | items read per message | latency | of which moto | "
+        "the rest |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for kind, measured in pages["pages"].items():
+        for size, p in measured["sizes"].items():
+            lines.append(
+                f"| {kind} | {int(size):,} | {p['messages']:g} | {p['items_read']:g} | {p['items_read_per_message']} | "
+                f"{p['p50_ms']:g} ms | {p['storage_p50_ms']:g} ms | {p['outside_storage_p50_ms']:g} ms |"
+            )
+    lines += ["", f"Ratios, {large} messages to {small}:", ""]
+    for kind, measured in pages["pages"].items():
+        r = measured["ratio_large_to_small"]
+        lines.append(
+            f"- {kind}: items read per message answered {r['items_read_per_message']}x (per page {r['items_read']}x); "
+            f"latency outside moto {r['outside_storage_p50_ms']}x, with moto {r['p50_ms']}x."
+        )
+    lines.append(f"\nSeeding both threads took {pages['seed_seconds']:g} s.")
+    return lines
 
 
 def draw(results: dict) -> bytes:
@@ -741,6 +845,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out
     cold_runs, stage_runs, profile_runs = (3, 1, 1) if args.quick else (20, 5, 5)
     warm_calls, warm_rounds = (300, 1) if args.quick else (4000, 2)
+    page_runs = 3 if args.quick else 20
     started, load_before = time.monotonic(), os.getloadavg()[0]
     args.work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -756,6 +861,8 @@ def main(argv: list[str] | None = None) -> int:
         warm = measure_warm(layout, pathlib.Path(scratch), warm_calls, warm_rounds)
     log("DynamoDB calls per operation (embedded moto)")
     calls = count_calls()
+    log(f"list pages at {' and '.join(f'{n:,}' for n in PAGE_SIZES)} messages (embedded moto)")
+    pages = measure_pages(page_runs)
     log("the worst invalid bodies")
     worst_bodies = measure_worst_bodies()
     log("the artifact" + (" (an earlier build, if any)" if args.quick else ": sam build"))
@@ -769,6 +876,7 @@ def main(argv: list[str] | None = None) -> int:
         "warm_modify_us_p50": warm["ours"]["operations"]["modify"]["p50_us"],
         "warm_modify_floor_us_p50": warm["floor"]["operations"]["modify"]["p50_us"],
         "dynamodb_calls": calls,
+        "list_pages": pages,
         "worst_bodies": worst_bodies,
         "artifact_bytes": artifact["artifact_bytes"],
         "peak_memory_mb": summary["ours"]["peak_rss_mb"]["median"],

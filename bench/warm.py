@@ -2,9 +2,10 @@
 
     <runtime venv python> bench/warm.py ours|floor CALLS OUT_JSON
 
-Run by `bench.run` with the function's code and the repository on PYTHONPATH. Each operation (modify, create,
-retrieve) is invoked CALLS times through the entry point with a real API Gateway v2 event, in interleaved blocks,
-after a warm-up; every call's wall time (`perf_counter_ns`) and CPU time (`process_time_ns`) is kept. Then, on
+Run by `bench.run` with the function's code and the repository on PYTHONPATH. Each operation (the thread's
+modify, create and retrieve; a message's create and retrieve; list pages of 20 and 100) is invoked CALLS times
+(a list page fewer) through the entry point with a real API Gateway v2 event, in interleaved blocks, after a
+warm-up; every call's wall time (`perf_counter_ns`) and CPU time (`process_time_ns`) is kept. Then, on
 fewer calls: the share of a modify spent inside botocore, a cProfile of modify by package, and, for the function,
 the key check alone and a modify whose key is looked up every time (`API_KEY_CACHE_SECONDS=0`).
 """
@@ -46,14 +47,19 @@ else:
 canned.install(client())
 
 
-def _event(method: str, path: str, route: str, body: dict | None = None) -> dict:
+def _event(method: str, path: str, route: str, body: dict | None = None, query: str = "") -> dict:
     headers = {"authorization": f"Bearer {API_KEY}", "content-type": "application/json", "openai-beta": "assistants=v2"}
-    event = http_event(method, path, body, headers=headers)
+    event = http_event(method, path, body, headers=headers, query=query)
     # As the deployed HTTP API sends it: the matched route and its path parameters.
     event["routeKey"] = event["requestContext"]["routeKey"] = route
     if path != "/v1/threads":
         event["pathParameters"] = {"thread_id": canned.THREAD_ID}
+    if route.endswith("{message_id}"):
+        event["pathParameters"]["message_id"] = canned.MESSAGE_ID
     return event
+
+
+MESSAGES_PATH, MESSAGES_ROUTE = THREAD_PATH + "/messages", "/v1/threads/{thread_id}/messages"
 
 
 EVENTS = {
@@ -62,6 +68,16 @@ EVENTS = {
     ),
     "create": _event("POST", "/v1/threads", "POST /v1/threads", {"metadata": {"user": "alice"}}),
     "retrieve": _event("GET", THREAD_PATH, "GET /v1/threads/{thread_id}"),
+    "message create": _event(
+        "POST", MESSAGES_PATH, "POST " + MESSAGES_ROUTE, {"role": "user", "content": canned.message_text(1)}
+    ),
+    "message retrieve": _event(
+        "GET", MESSAGES_PATH + "/" + canned.MESSAGE_ID, "GET " + MESSAGES_ROUTE + "/{message_id}"
+    ),
+    **{
+        f"list {limit}": _event("GET", MESSAGES_PATH, "GET " + MESSAGES_ROUTE, query=f"limit={limit}")
+        for limit in canned.PAGE_LIMITS
+    },
 }
 NO_CALL = "modify, no DynamoDB call (a 404)"
 if VARIANT == "ours":  # all of a modify but DynamoDB: a thread id this service cannot have issued is a 404, no call
@@ -82,15 +98,22 @@ def timed(event: dict, calls: int, wall: list[int], cpu: list[int], expected: in
         raise SystemExit(f"{VARIANT}: {response}")
 
 
+# A list page takes many times a single message's work: these take a share of the calls (in smaller blocks, so
+# that they stay interleaved with the rest), which keeps a full run within minutes.
+FEWER = {"list 20": 4, "list 100": 10}
+
+
 def operations() -> dict:
     samples = {name: {"wall_ns": [], "cpu_ns": []} for name in EVENTS}
     for name, event in EVENTS.items():
-        timed(event, max(50, CALLS // 10), [], [], 404 if name == NO_CALL else 200)  # warm-up
+        warm_up = max(50, CALLS // 10) // FEWER.get(name, 1)
+        timed(event, warm_up, [], [], 404 if name == NO_CALL else 200)
     done = 0
     while done < CALLS:
         block = min(BLOCK, CALLS - done)
         for name, event in EVENTS.items():
-            timed(event, block, samples[name]["wall_ns"], samples[name]["cpu_ns"], 404 if name == NO_CALL else 200)
+            calls = max(1, block // FEWER.get(name, 1))
+            timed(event, calls, samples[name]["wall_ns"], samples[name]["cpu_ns"], 404 if name == NO_CALL else 200)
         done += block
     return samples
 

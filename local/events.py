@@ -57,7 +57,9 @@ def http_event(
         "isBase64Encoded": base64_body and body is not None,
     }
     if query:
-        event["queryStringParameters"] = {key: ",".join(values) for key, values in parse_qs(query).items()}
+        # As API Gateway: a repeated parameter's values joined with commas, an empty value kept.
+        parsed = parse_qs(query, keep_blank_values=True)
+        event["queryStringParameters"] = {key: ",".join(values) for key, values in parsed.items()}
     if body is not None:
         event["body"] = body
     return event
@@ -74,6 +76,8 @@ class LambdaContext:
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ThreadsFunction"
     log_group_name: str = "/aws/lambda/ThreadsFunction"
     log_stream_name: str = "local"
+    timeout_ms: int = 10_000  # the function's Timeout: the remaining time counts down from it
+    started: float = field(default_factory=time.monotonic)
 
     def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+        return max(0, self.timeout_ms - int((time.monotonic() - self.started) * 1000))

@@ -16,7 +16,7 @@ def invoke(event: dict[str, Any]) -> dict[str, Any]:
     from local.embedded import embedded_dynamodb
     from local.events import LambdaContext
 
-    with embedded_dynamodb():
+    with embedded_dynamodb(messages=True):  # the sample events name the fixture messages too
         import app
 
         return app.lambda_handler(event, LambdaContext())

@@ -42,7 +42,16 @@ class Environment:
         self.function = function
         read_fd, write_fd = os.pipe()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "local.runtime", function.code_uri, function.handler, function.name, str(write_fd)],
+            [
+                sys.executable,
+                "-m",
+                "local.runtime",
+                function.code_uri,
+                function.handler,
+                function.name,
+                str(write_fd),
+                str(function.timeout_seconds),
+            ],
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE,
@@ -160,7 +169,7 @@ _WARM_UP = {"local-warm-up": True}
 INIT_TIMEOUT_SECONDS = 60
 
 
-def _serve(code_uri: str, handler: str, function_name: str, result_fd: int) -> int:
+def _serve(code_uri: str, handler: str, function_name: str, result_fd: int, timeout_seconds: int) -> int:
     """The environment's loop: import the handler once, then answer events until standard input ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the pool decides
     results = os.fdopen(result_fd, "wb")
@@ -177,6 +186,7 @@ def _serve(code_uri: str, handler: str, function_name: str, result_fd: int) -> i
                 aws_request_id=str(uuid.uuid4()),
                 invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}",
                 log_group_name=f"/aws/lambda/{function_name}",
+                timeout_ms=timeout_seconds * 1000,
             )
             try:
                 answer = {"response": entry(event, context)}
@@ -193,4 +203,4 @@ def _serve(code_uri: str, handler: str, function_name: str, result_fd: int) -> i
 
 
 if __name__ == "__main__":
-    raise SystemExit(_serve(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+    raise SystemExit(_serve(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])))

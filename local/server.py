@@ -19,6 +19,7 @@ import shlex
 import socket
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 from wsgiref.types import WSGIApplication
@@ -27,7 +28,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from local import listener, stack
 from local.runtime import FunctionPool
-from local.storage import EMBEDDED_AWS, dynamodb_client, embedded_dynamodb_server, prepare_tables
+from local.storage import (
+    EMBEDDED_AWS,
+    aws_client,
+    dynamodb_client,
+    embedded_dynamodb_server,
+    prepare_buckets,
+    prepare_tables,
+)
+from local.streams import StreamPoller, UnsupportedPattern, check_pattern
 from local.table import load_template
 from local.wsgi import gateway_application
 from threads_api.exceptions import KeyExists
@@ -104,15 +113,53 @@ def install_keys(keys: KeyTable) -> tuple[str, str | None]:
     return f"{secret}  (project {LOCAL_PROJECT}, {key.key_id}; made now, shown once)", secret
 
 
+@dataclass(frozen=True)
+class StreamPlan:
+    """The template's stream event sources whose table has a stream here, to be polled by the serving process."""
+
+    sources: list[tuple[stack.StreamSource, str]]  # (event source, stream ARN)
+    summary: str  # what runs, or why nothing does
+
+
+def stream_plan(template: dict[str, Any], client: Any, tables: dict[str, str]) -> StreamPlan:
+    sources, without = [], []
+    for source in stack.stream_sources(template):
+        for pattern in source.filters:
+            try:
+                check_pattern(pattern)
+            except UnsupportedPattern as error:
+                raise SystemExit(f"make serve: {source.function}'s filter on {source.table}: {error}") from None
+        table = tables[source.table]
+        arn = client.describe_table(TableName=table)["Table"].get("LatestStreamArn")
+        if arn:
+            sources.append((source, arn))
+        else:
+            without.append(table)
+    running = ", ".join(f"{tables[source.table]} -> {source.function}" for source, _ in sources)
+    if without:
+        # dynalite takes a table's StreamSpecification and keeps no stream.
+        tables_without = ", ".join(sorted(set(without)))
+        note = f"none on {tables_without}: this DynamoDB keeps no streams, so nothing cleans up after deletes"
+        return StreamPlan(sources, f"{running}; {note}" if running else note)
+    return StreamPlan(sources, running or "none in the template")
+
+
 def banner(
-    base_url: str, storage: str, keys_endpoint: str, routes: list[stack.Route], auth: str, key: str | None
+    base_url: str,
+    storage: str,
+    keys_endpoint: str,
+    routes: list[stack.Route],
+    auth: str,
+    key: str | None,
+    streams: str = "",
 ) -> str:
     credential = f'api_key="{key}"' if key else 'api_key=os.environ["OPENAI_API_KEY"]'
     snippet = "\n".join(
         [
             "from openai import OpenAI" if key else "import os; from openai import OpenAI",
             f'client = OpenAI(base_url="{base_url}", {credential})',
-            'print(client.beta.threads.update(client.beta.threads.create().id, metadata={"hello": "world"}))',
+            'thread = client.beta.threads.create(messages=[{"role": "user", "content": "Hello"}])',
+            "print(thread.id, client.beta.threads.messages.list(thread.id).data[0].content[0].text.value)",
         ]
     )
     listed = ", ".join(route.key for route in routes)
@@ -121,14 +168,13 @@ def banner(
     return (
         f"Threads API on {base_url}\n"
         f"  routes: {listed}\n"
-        f"  storage: {storage}\n"
-        f"  API key: {auth}\n"
+        f"  storage: {storage}\n" + (f"  streams: {streams}\n" if streams else "") + f"  API key: {auth}\n"
         "    send it as `Authorization: Bearer <key>`; each key acts for its project only. More keys:\n"
         f'    cd {here} && make keys ARGS="--endpoint {keys_endpoint} create --project <project>"\n'
         "\n"
         f"Try it: in another terminal, start the project's Python with `cd {here} && make python`"
         + ("" if key else " (with OPENAI_API_KEY set to one of your keys)")
-        + " and paste these three lines:\n"
+        + " and paste these four lines:\n"
         "\n"
         f"{snippet}\n"
         "\n"
@@ -164,16 +210,27 @@ def base_url(listening: socket.socket) -> str:
 
 
 def serving_application(
-    template: dict[str, Any], routes: list[stack.Route], aws: dict[str, str], concurrency: int, pools: ExitStack
+    template: dict[str, Any],
+    routes: list[stack.Route],
+    aws: dict[str, str],
+    concurrency: int,
+    pools: ExitStack,
+    streams: StreamPlan,
 ) -> WSGIApplication:
     """The gateway in front of each function's execution environments (one pool per function, started now, so
-    that a function that cannot even import fails at start); `pools` closes them."""
+    that a function that cannot even import fails at start), and the stream event sources delivering to them, as
+    Lambda's event source mappings; `pools` stops the pollers, then closes the pools."""
     running: dict[str, FunctionPool] = {}
     for name, function in stack.functions(template).items():
         running[name] = FunctionPool(function, function_environment(function, template, aws), concurrency)
         pools.callback(running[name].close)
     for pool in running.values():
         pool.warm_up()
+    reader = aws_client("dynamodbstreams", aws["AWS_ENDPOINT_URL_DYNAMODB"], aws)  # made here, after the fork
+    for source, arn in streams.sources:
+        poller = StreamPoller(source, reader, arn, running[source.function].invoke)
+        pools.callback(poller.stop)
+        poller.start()
 
     def invoke(route: stack.Route, event: dict[str, Any]) -> Any:
         return running[route.function].invoke(event)
@@ -195,6 +252,12 @@ def main() -> int:
                 f"AWS_ENDPOINT_URL_DYNAMODB={endpoint} is not on this machine: the local endpoint stores in a local "
                 "DynamoDB only (a loopback address), and installs keys there. Deploy the stack for DynamoDB on AWS."
             )
+        s3_endpoint = os.environ.get("AWS_ENDPOINT_URL_S3")
+        if s3_endpoint and not is_local_endpoint(s3_endpoint):
+            raise SystemExit(
+                f"AWS_ENDPOINT_URL_S3={s3_endpoint} is not on this machine: the local endpoint stores content in a "
+                "local S3 only (a loopback address). Deploy the stack for S3 on AWS."
+            )
         if endpoint:
             # Not every DynamoDB-compatible server sends the stored item back with a failed condition: unless told
             # otherwise, the function reads it (one more call on such a failure, the same answers).
@@ -204,22 +267,38 @@ def main() -> int:
                 RETURNS_ITEM_VARIABLE: os.environ.get(RETURNS_ITEM_VARIABLE, "false"),
             }
             storage = f"DynamoDB at {endpoint} (AWS_ENDPOINT_URL_DYNAMODB)"
+            embedded = None
         else:
-            endpoint = cleanup.enter_context(embedded_dynamodb_server(HOST))
+            endpoint = embedded = cleanup.enter_context(embedded_dynamodb_server(HOST))
             aws = {**EMBEDDED_AWS, "AWS_ENDPOINT_URL_DYNAMODB": endpoint}
             storage = f"embedded (moto in server mode, in memory, on {endpoint})"
+        if s3_endpoint:
+            s3_storage = f"S3 at {s3_endpoint} (AWS_ENDPOINT_URL_S3)"
+        elif embedded:
+            s3_endpoint, s3_storage = embedded, "S3 on the same server"  # moto serves S3 too
+        else:
+            # Never the S3 of the caller's AWS account: an embedded one, beside the DynamoDB given.
+            s3_endpoint = cleanup.enter_context(embedded_dynamodb_server(HOST))
+            s3_storage = f"S3 embedded (moto, in memory, on {s3_endpoint})"
+        aws["AWS_ENDPOINT_URL_S3"] = s3_endpoint
         client = dynamodb_client(endpoint, aws)
         try:
             tables = prepare_tables(client, template, {**os.environ, **aws})
         except (BotoCoreError, ClientError) as error:
             raise SystemExit(f"make serve: the DynamoDB at {endpoint} did not answer as one: {error}") from None
+        try:
+            buckets = prepare_buckets(aws_client("s3", s3_endpoint, aws), template, {**os.environ, **aws})
+        except (BotoCoreError, ClientError) as error:
+            raise SystemExit(f"make serve: the S3 at {s3_endpoint} did not answer as one: {error}") from None
         storage += "; tables " + ", ".join(tables.values())
+        storage += f"; {s3_storage}, bucket " + ", ".join(buckets.values())
         auth, shown_key = install_keys(KeyTable(client, tables["KeysTable"]))
-        text = banner(base_url(listening), storage, endpoint, all_routes, auth, shown_key)
-        pools = ExitStack()  # the worker's: its execution environments
+        streams = stream_plan(template, client, tables)
+        text = banner(base_url(listening), storage, endpoint, all_routes, auth, shown_key, streams.summary)
+        pools = ExitStack()  # the worker's: its execution environments and stream pollers
         server = listener.GatewayServer(
             listening,
-            load=lambda: serving_application(template, all_routes, aws, concurrency, pools),
+            load=lambda: serving_application(template, all_routes, aws, concurrency, pools, streams),
             ready=lambda: print(text, flush=True),
             leaving=pools.close,
         )

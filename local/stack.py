@@ -1,4 +1,4 @@
-"""What template.yaml declares that a local run needs: the API's routes, the functions and their tables.
+"""What template.yaml declares that a local run needs: the API's routes, the functions, their tables and buckets.
 
 The local endpoint serves exactly the routes declared here, so a route added to the template is served
 locally with no change to the server.
@@ -6,6 +6,7 @@ locally with no change to the server.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,14 +138,80 @@ def local_table_name(logical_id: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", base).lower() + "-local"
 
 
+def buckets(template: dict[str, Any] | None = None) -> list[str]:
+    """Logical ids of the template's S3 buckets."""
+    return list(_resources(template or load_template(), "AWS::S3::Bucket"))
+
+
+def local_bucket_name(logical_id: str) -> str:
+    """The name a bucket gets locally: ContentBucket -> content-local."""
+    base = logical_id.removesuffix("Bucket") or logical_id
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", base).lower() + "-local"
+
+
+def local_names(template: dict[str, Any], environment: dict[str, str]) -> dict[str, str]:
+    """Logical id -> local name of every table and bucket: the caller's own value of an environment variable of
+    a function that refers to it (e.g. TABLE_NAME), else its local name."""
+    names = {logical_id: local_table_name(logical_id) for logical_id in tables(template)}
+    names.update({logical_id: local_bucket_name(logical_id) for logical_id in buckets(template)})
+    for function in functions(template).values():
+        for variable, value in function.environment.items():
+            ref = value.get("Ref") if isinstance(value, dict) else None
+            if ref in names and environment.get(variable):
+                names[ref] = environment[variable]
+    return names
+
+
+@dataclass(frozen=True)
+class StreamSource:
+    """A DynamoDB stream event of a function: which table's stream feeds it, and how."""
+
+    function: str  # logical id
+    table: str  # logical id of the table whose stream it reads
+    starting_position: str  # TRIM_HORIZON or LATEST
+    batch_size: int
+    maximum_retry_attempts: int  # -1: until the record expires
+    filters: list[dict[str, Any]]  # the event patterns, parsed; a record matching any of them is delivered
+    reports_item_failures: bool
+
+
+def stream_sources(template: dict[str, Any] | None = None) -> list[StreamSource]:
+    """Every DynamoDB stream event source of the template's functions."""
+    template = template or load_template()
+    found = []
+    for name, resource in _resources(template, "AWS::Serverless::Function").items():
+        for event in resource["Properties"].get("Events", {}).values():
+            if event["Type"] != "DynamoDB":
+                continue
+            props = event["Properties"]
+            stream = props["Stream"]
+            table, attribute = stream["Fn::GetAtt"]
+            assert attribute == "StreamArn", stream
+            filters = (props.get("FilterCriteria") or {}).get("Filters") or []
+            found.append(
+                StreamSource(
+                    function=name,
+                    table=table,
+                    starting_position=props["StartingPosition"],
+                    batch_size=int(props.get("BatchSize", 100)),
+                    maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
+                    filters=[json.loads(item["Pattern"]) for item in filters],
+                    reports_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                )
+            )
+    return found
+
+
 def resolve_environment(function: Function, template: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
     """The function's environment variables as a local run sees them.
 
     A variable that `overrides` (the caller's own environment) sets takes that value, which is how a real table
-    is chosen; otherwise a `!Ref` to a table becomes its local name and a `!Ref` to a parameter its default.
+    is chosen; otherwise a `!Ref` to a table or a bucket becomes its local name and a `!Ref` to a parameter its
+    default.
     """
     parameters = template.get("Parameters", {})
     known_tables = set(tables(template))
+    known_buckets = set(buckets(template))
     resolved = {}
     for name, value in function.environment.items():
         ref = value.get("Ref") if isinstance(value, dict) else None
@@ -154,6 +221,8 @@ def resolve_environment(function: Function, template: dict[str, Any], overrides:
             resolved[name] = str(value)
         elif ref in known_tables:
             resolved[name] = local_table_name(ref)
+        elif ref in known_buckets:
+            resolved[name] = local_bucket_name(ref)
         elif ref in parameters and "Default" in parameters[ref]:
             resolved[name] = str(parameters[ref]["Default"])
     return resolved

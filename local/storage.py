@@ -1,4 +1,5 @@
-"""The DynamoDB a local endpoint talks to: an embedded moto server, or whatever `AWS_ENDPOINT_URL_DYNAMODB` names.
+"""The storage a local endpoint talks to: an embedded moto server (DynamoDB and S3), or the DynamoDB that
+`AWS_ENDPOINT_URL_DYNAMODB` names and the S3 that `AWS_ENDPOINT_URL_S3` names.
 
 moto keeps its tables in plain Python objects and does not make one request atomic against another; the
 embedded server therefore answers one DynamoDB request at a time, which is the per-item atomicity DynamoDB
@@ -44,11 +45,34 @@ class _OneRequestAtATime:
                     result.close()
 
 
+def untag_missing_objects_as_s3_does() -> None:
+    """moto (5.2) fails on DeleteObjectTagging of a key that is not there, where S3 answers 404 NoSuchKey; the
+    cleanup meets it whenever a thread's purge removed an object before its pending tag was: moto is made to
+    answer as S3 does."""
+    from moto.s3.exceptions import MissingKey
+    from moto.s3.models import S3Backend
+
+    original = S3Backend.delete_object_tagging
+    if getattr(original, "answers_no_such_key", False):
+        return
+
+    def delete_object_tagging(self: Any, bucket_name: str, key_name: str, version_id: str | None = None) -> None:
+        if self.get_object(bucket_name, key_name, version_id=version_id) is None:
+            raise MissingKey(key=key_name)
+        original(self, bucket_name, key_name, version_id=version_id)
+
+    delete_object_tagging.answers_no_such_key = True  # type: ignore[attr-defined]
+    S3Backend.delete_object_tagging = delete_object_tagging  # type: ignore[method-assign]
+
+
 @contextmanager
 def embedded_dynamodb_server(host: str = "127.0.0.1") -> Iterator[str]:
-    """moto in server mode on a free loopback port, for the duration; yields its endpoint URL."""
+    """moto in server mode on a free loopback port (DynamoDB, its streams and S3), for the duration; yields its
+    endpoint URL."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
+
+    untag_missing_objects_as_s3_does()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log of the function's DynamoDB calls
     app = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
@@ -63,9 +87,9 @@ def embedded_dynamodb_server(host: str = "127.0.0.1") -> Iterator[str]:
         thread.join(timeout=5)
 
 
-def dynamodb_client(endpoint_url: str | None, environment: dict[str, str], config: Any = None) -> DynamoDBClient:
-    """A boto3 DynamoDB client for the endpoint, with the credentials and region of `environment` (and botocore's
-    `config`, if given)."""
+def aws_client(service: str, endpoint_url: str | None, environment: dict[str, str], config: Any = None) -> Any:
+    """A boto3 client of `service` for the endpoint, with the credentials and region of `environment` (and
+    botocore's `config`, if given)."""
     import boto3
 
     session = boto3.session.Session(
@@ -74,7 +98,19 @@ def dynamodb_client(endpoint_url: str | None, environment: dict[str, str], confi
         aws_session_token=environment.get("AWS_SESSION_TOKEN"),
         region_name=environment.get("AWS_REGION") or environment.get("AWS_DEFAULT_REGION") or "us-east-1",
     )
-    client: DynamoDBClient = session.client("dynamodb", endpoint_url=endpoint_url, config=config)
+    if service == "s3":
+        from botocore.config import Config
+
+        path_style = Config(s3={"addressing_style": "path"})  # a local S3 answers on one host name
+        config = path_style.merge(config) if config else path_style
+    made: Any = session.client(service, endpoint_url=endpoint_url, config=config)  # type: ignore[call-overload]  # the service is a run-time name
+    return made
+
+
+def dynamodb_client(endpoint_url: str | None, environment: dict[str, str], config: Any = None) -> DynamoDBClient:
+    """A boto3 DynamoDB client for the endpoint, with the credentials and region of `environment` (and botocore's
+    `config`, if given)."""
+    client: DynamoDBClient = aws_client("dynamodb", endpoint_url, environment, config)
     return client
 
 
@@ -84,12 +120,21 @@ def prepare_tables(client: Any, template: dict[str, Any], environment: dict[str,
     A table's name is the one the functions will see: the caller's own value of the environment variable that
     refers to it (e.g. TABLE_NAME), else its local name.
     """
-    names = {logical_id: stack.local_table_name(logical_id) for logical_id in stack.tables(template)}
-    for function in stack.functions(template).values():
-        for variable, value in function.environment.items():
-            ref = value.get("Ref") if isinstance(value, dict) else None
-            if ref in names and environment.get(variable):
-                names[ref] = environment[variable]
-    for logical_id, name in names.items():
+    names = stack.local_names(template, environment)
+    tables = {logical_id: names[logical_id] for logical_id in stack.tables(template)}
+    for logical_id, name in tables.items():
         create_table(client, name, logical_id)
-    return names
+    return tables
+
+
+def prepare_buckets(client: Any, template: dict[str, Any], environment: dict[str, str]) -> dict[str, str]:
+    """Create each of the template's buckets that is missing, named as `prepare_tables` names tables; returns
+    logical id -> name."""
+    names = stack.local_names(template, environment)
+    buckets = {logical_id: names[logical_id] for logical_id in stack.buckets(template)}
+    for name in buckets.values():
+        try:
+            client.create_bucket(Bucket=name)
+        except (client.exceptions.BucketAlreadyOwnedByYou, client.exceptions.BucketAlreadyExists):
+            pass  # an earlier run's, on the same storage: reused
+    return buckets

@@ -15,7 +15,14 @@ if TYPE_CHECKING:
 TEMPLATE_PATH = pathlib.Path(__file__).resolve().parent.parent / "template.yaml"
 
 # Only what create_table takes and matters locally; PITR, SSE and deletion protection are deploy-time concerns.
-_CREATE_TABLE_KEYS = ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")
+_CREATE_TABLE_KEYS = (
+    "AttributeDefinitions",
+    "KeySchema",
+    "BillingMode",
+    "GlobalSecondaryIndexes",
+    "LocalSecondaryIndexes",
+    "StreamSpecification",
+)
 
 
 class _TemplateLoader(yaml.SafeLoader):
@@ -57,7 +64,12 @@ def _parsed_template(modified_ns: int) -> dict[str, Any]:
 def table_definition(logical_id: str = "ThreadsTable") -> dict[str, Any]:
     """Keyword arguments for boto3 create_table, without TableName."""
     props = load_template()["Resources"][logical_id]["Properties"]
-    return {key: copy.deepcopy(props[key]) for key in _CREATE_TABLE_KEYS if key in props}
+    definition = {key: copy.deepcopy(props[key]) for key in _CREATE_TABLE_KEYS if key in props}
+    if "StreamSpecification" in definition:
+        # CloudFormation's form names the view type only; the API's also says the stream is on. A server without
+        # streams (dynalite) takes the table and ignores it: it then has no LatestStreamArn.
+        definition["StreamSpecification"] = {"StreamEnabled": True, **definition["StreamSpecification"]}
+    return definition
 
 
 def create_threads_table(client: DynamoDBClient, table_name: str) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 
 import pytest
 
@@ -23,6 +25,16 @@ def dynamodb():
         yield client
 
 
+@pytest.fixture
+def fixture_messages(dynamodb):
+    """The fixture messages of BASIC in the `dynamodb` fixture's messages table (which is otherwise empty)."""
+    from local.embedded import MESSAGES_TABLE_NAME
+    from local.fixtures import FIXTURE_MESSAGES, seed_fixture_messages
+
+    seed_fixture_messages(dynamodb, MESSAGES_TABLE_NAME)
+    return FIXTURE_MESSAGES
+
+
 class Invoked:
     """A Lambda proxy response, with its body parsed."""
 
@@ -30,7 +42,10 @@ class Invoked:
         self.raw = response
         self.status = response["statusCode"]
         self.headers = {name.lower(): value for name, value in response.get("headers", {}).items()}
-        self.json = json.loads(response["body"]) if response.get("body") else None
+        body = response.get("body") or ""
+        if response.get("isBase64Encoded"):
+            body = base64.b64decode(body).decode("utf-8")
+        self.json = json.loads(body) if body else None
 
     def __repr__(self) -> str:
         return f"Invoked({self.status}, {self.json})"
@@ -85,6 +100,32 @@ def http_table(http_server, dynalite_endpoint):
     seed_fixture_keys(client, KEYS_TABLE_NAME)
     seed_fixture_threads(client, TABLE_NAME)
     client.delete_item(TableName=TABLE_NAME, Key={"thread_id": {"S": UNKNOWN_ID}})
+    return client
+
+
+@pytest.fixture(scope="session")
+def moto_http_server():
+    """The local endpoint on a free port, storing in its embedded moto: messages need TransactWriteItems, which
+    dynalite lacks."""
+    from local.launch import local_endpoint
+
+    with local_endpoint() as server:
+        yield server
+
+
+@pytest.fixture
+def moto_http_table(moto_http_server):
+    """The boto3 client of the moto endpoint's storage (the DynamoDB URL its banner gives for `make keys`), with
+    the fixture threads and messages put back as they were."""
+    from local.embedded import MESSAGES_TABLE_NAME, TABLE_NAME
+    from local.fixtures import seed_fixture_messages, seed_fixture_threads
+    from local.launch import dynamodb_client
+
+    storage = re.search(r"--endpoint (http://127\.0\.0\.1:\d+) ", moto_http_server.banner)
+    assert storage, moto_http_server.banner
+    client = dynamodb_client(storage.group(1))
+    seed_fixture_threads(client, TABLE_NAME)
+    seed_fixture_messages(client, MESSAGES_TABLE_NAME)
     return client
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from threads_api import document, errors, resources
+from threads_api import document, errors, message_routes, resources, routes
 from threads_api.body import as_json_text_event, read_json_body
 from threads_api.errors import ApiError
 from threads_api.exceptions import (
@@ -21,31 +22,46 @@ from threads_api.exceptions import (
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     InvalidApiKey,
+    MessageNotFound,
     MetadataLimitExceeded,
     MissingApiKey,
     PreconditionFailed,
     StorageUnavailable,
     ThreadNotFound,
+    UnknownCursor,
 )
-from threads_api.routes import router
+from threads_api.limits import MAX_BODY_BYTES, MAX_CREATE_BODY_BYTES
 from threads_api.validation import first_error
 
 logger = Logger()
-app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=read_json_body)
-app.include_router(router)
+
+
+def _read_body(text: str) -> Any:
+    """The request's body, within its route's limit: 4 MiB for the two creates, which may carry messages."""
+    event = app.current_event
+    path = event.raw_path.rstrip("/")
+    creates = event.request_context.http.method == "POST" and (path == "/v1/threads" or path.endswith("/messages"))
+    return read_json_body(text, MAX_CREATE_BODY_BYTES if creates else MAX_BODY_BYTES)
+
+
+app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=_read_body)
+app.include_router(routes.router)
+app.include_router(message_routes.router)
 app.include_router(document.router)
 
 # SnapStart resumes many execution environments from one snapshot of this initialised module. Thread ids need
 # nothing done: they come from `secrets`, each drawn from the operating system (os.urandom) when it is made, so
 # after the restore, and no random generator state of ours is in the snapshot to be shared. The DynamoDB client
 # (and the key answers cached by it) is dropped instead, so that each restored environment makes its own, with
-# fresh connections and credentials.
+# fresh connections and credentials. The message store's modules, which a cold start leaves to the first message
+# request, are imported before the snapshot instead: there they cost no restored environment anything.
 try:
-    from snapshot_restore_py import register_after_restore
+    from snapshot_restore_py import register_after_restore, register_before_snapshot
 except ImportError:  # only the Lambda runtime has it; nothing is ever restored elsewhere
     pass
 else:
     register_after_restore(resources.reset)
+    register_before_snapshot(importlib.import_module, "threads_api.messages")
 
 
 def _unavailable(failure: StorageUnavailable) -> ApiError:
@@ -58,8 +74,10 @@ _ANSWERS: dict[type[DomainError], Callable[[Any], ApiError]] = {
     MissingApiKey: lambda _: errors.missing_api_key(),
     InvalidApiKey: lambda failure: errors.invalid_api_key(failure.masked),
     ThreadNotFound: lambda failure: errors.thread_not_found(failure.thread_id),
+    MessageNotFound: lambda failure: errors.message_not_found(failure.message_id),
+    UnknownCursor: lambda failure: errors.unknown_cursor(failure.name, failure.message_id),
     MetadataLimitExceeded: lambda failure: errors.too_many_metadata_pairs(failure.count),
-    PreconditionFailed: lambda _: errors.precondition_failed(),
+    PreconditionFailed: lambda failure: errors.precondition_failed(failure.what),
     IdempotencyKeyReused: lambda _: errors.idempotency_key_reused(),
     IdempotencyKeyInFlight: lambda _: errors.idempotency_key_in_flight(),
     StorageUnavailable: _unavailable,

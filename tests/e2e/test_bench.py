@@ -27,7 +27,7 @@ def test_quick_bench_writes_results_report_and_chart(tmp_path):
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=480,  # a few minutes on a busy machine: cold starts, warm requests, list pages on moto
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
@@ -52,6 +52,51 @@ def test_quick_bench_writes_results_report_and_chart(tmp_path):
     report = (tmp_path / "REPORT.md").read_text()
     assert "## Cold start" in report
     assert_png((tmp_path / "chart.png").read_bytes())
+
+    # The message routes: each warm operation beside its floor, and the calls each makes.
+    for variant in ("ours", "floor"):
+        operations = results["warm"][variant]["operations"]
+        for operation in ("message create", "message retrieve", "list 20", "list 100"):
+            measured = operations[operation]
+            assert 0 < measured["p50_us"] <= measured["p95_us"] <= measured["p99_us"], (variant, operation)
+    warm = results["warm"]["ours"]["operations"]
+    assert warm["list 100"]["p50_us"] > warm["list 20"]["p50_us"]  # five times the messages: more work, not less
+    for operation, cached in {
+        "message create": ["TransactWriteItems(threads, messages)"],
+        "create thread with 3 messages": ["TransactWriteItems(threads, messages, messages, messages)"],
+        "message retrieve": ["BatchGetItem(threads, messages)"],
+        "message modify": ["BatchGetItem(threads, messages)", "TransactWriteItems(threads, messages)"],
+        "message delete": ["BatchGetItem(threads, messages)", "TransactWriteItems(messages)"],
+        "list": ["BatchGetItem(threads)", "Query(messages)"],
+        "list, after a cursor": ["BatchGetItem(threads, messages)", "Query(messages)"],
+        "list, before a cursor": ["BatchGetItem(threads, messages)", "Query(messages)"],
+    }.items():
+        assert calls[operation]["cached_operations"] == cached, operation
+        assert calls[operation]["uncached_operations"] == ["GetItem(keys)", *cached], operation
+    assert "| warm list page of 100 messages, p50 |" in report and "| message create |" in report
+
+    # A list page reads what it answers, not the thread: 20 messages of 10,000 read as much per message as 10 of 10.
+    pages = results["list_pages"]
+    assert pages["sizes"] == [10, 10_000] and pages["limit"] == 20
+    newest = pages["pages"]["newest first"]["sizes"]
+    assert newest["10"]["messages"] == 10 and newest["10000"]["messages"] == 20
+    assert newest["10"]["items_read"] == 11 and newest["10000"]["items_read"] == 22  # the thread; limit + 1 at most
+    middle = pages["pages"]["from the middle, after"]["sizes"]
+    assert middle["10"]["messages"] == 5 and middle["10000"]["messages"] == 20
+    assert middle["10000"]["items_read"] == 23  # the thread and the cursor's message, then limit + 1
+    assert pages["pages"]["newest first"]["ratio_large_to_small"]["items_read_per_message"] == 1.0
+    for kind in pages["pages"].values():
+        for size in kind["sizes"].values():
+            assert 0 < size["outside_storage_p50_ms"] < size["p50_ms"] and size["n"] == 3
+    assert "## A list page against the size of its thread" in report
+
+    # The message store is not imported at a cold start; the first message request imports it.
+    profile = results["import_profile"]["shipped"]
+    assert "threads_api.message_routes" in profile["message_modules_at_init_ms"]
+    assert "threads_api.messages" not in profile["message_modules_at_init_ms"]
+    assert {"threads_api.messages", "threads_api.bucket"} <= set(profile["first_message_import_modules"])
+    assert profile["first_message_import_ms"] > 0
+    assert "**The message routes at import**" in report
 
     worst = results["worst_bodies"]
     for name in ("unknown keys, create", "wrong-type metadata values, modify"):

@@ -290,6 +290,11 @@ class Sentinels:
             elif int in options:
                 value = 900000 + number
                 self.placeholders.insert(0, (re.compile(rf"(?<!\d){value}(?!\d)"), f"<{name}>"))
+            elif hint == tuple[str, ...]:
+                from threads_api.errors import _listed
+
+                value = (sentinel_string(number, "first"), sentinel_string(number, "second"))
+                self.placeholders.insert(0, (re.compile(re.escape(_listed(value))), f"<{name}>"))
             elif hint is object or hint is typing.Any:
                 value = None
                 self.any_json.append(name)
@@ -559,10 +564,10 @@ def test_every_unmarked_block_runs_against_the_local_endpoint(endpoint):
 
 
 def test_the_local_snippet_is_the_one_make_serve_prints(endpoint):
-    """The local page shows the banner's three lines, with the key as a placeholder: the same lines, once filled in
+    """The local page shows the banner's four lines, with the key as a placeholder: the same lines, once filled in
     (and a blank one after the import, as ruff formats the pages' Python)."""
     server, key = endpoint
-    snippet = re.search(r"^from openai import OpenAI\n.*?\n.*?\n", server.banner, re.MULTILINE).group(0).rstrip("\n")
+    snippet = re.search(r"^from openai import OpenAI\n(?:.*?\n){3}", server.banner, re.MULTILINE).group(0).rstrip("\n")
     local = [block for block in all_blocks() if block.language in PYTHON and "127.0.0.1:3000" in block.text]
     assert len(local) == 1
     assert [line for line in filled(local[0].text, server, key).splitlines() if line] == snippet.splitlines()

@@ -115,11 +115,12 @@ ROUTES = [
 ]
 NOT_BEARER = [None, "Basic abc", "Bearer", "Bearer   ", API_KEY, "Token x", "", f"Basic {API_KEY}"]
 TWO_MIB = 2 * 1024 * 1024
+FIVE_MIB = 5 * 1024 * 1024
 # Requests that a valid key would get another error for: (name, method, path, body, headers, that error's status).
 OTHER_ERRORS = [
     ("beta v1 on create", "POST", "/v1/threads", {}, {"openai-beta": "assistants=v1"}, 400),
     ("beta v1 on retrieve", "GET", f"/v1/threads/{BASIC.id}", None, {"openai-beta": "assistants=v1"}, 400),
-    ("2 MiB body", "POST", "/v1/threads", '{"metadata": {"a": "' + "x" * TWO_MIB + '"}}', {}, 413),
+    ("5 MiB body", "POST", "/v1/threads", '{"metadata": {"a": "' + "x" * FIVE_MIB + '"}}', {}, 413),
     ("2 MiB body on modify", "POST", f"/v1/threads/{BASIC.id}", "x" * TWO_MIB, {}, 413),
     ("invalid JSON", "POST", "/v1/threads", "{not json", {}, 400),
     ("invalid JSON on modify", "POST", f"/v1/threads/{BASIC.id}", '{"metadata": ', {}, 400),

@@ -92,21 +92,22 @@ def readme_commands() -> list[str]:
     return [line.split("#")[0].strip() for line in first_block.splitlines() if line.strip()]
 
 
-def test_readme_starts_the_server_and_its_printed_snippet_creates_and_modifies_a_thread():
+def test_readme_starts_the_server_and_its_printed_snippet_creates_a_thread_with_a_message():
     assert readme_commands()[0] == "make serve"
     server = start_server(["make", "--no-print-directory", "serve"], server_environment(), new_session=True)
     try:
         assert server.base_url.startswith("http://127.0.0.1:") and server.port != 3000  # PORT=0: a free one
-        snippet = re.search(r"^from openai import OpenAI\n.*?\n.*?\n", server.banner, re.MULTILINE).group(0)
-        assert len(snippet.splitlines()) == 3
+        snippet = re.search(r"^from openai import OpenAI\n(?:.*?\n){3}", server.banner, re.MULTILINE).group(0)
+        assert len(snippet.splitlines()) == 4
         pasted = subprocess.run(
             [sys.executable, "-"], input=snippet, cwd=ROOT, capture_output=True, text=True, timeout=60
         )
         assert pasted.returncode == 0, pasted.stderr
-        thread_id = re.search(r"Thread\(id='(thread_\w+)'", pasted.stdout).group(1)
+        thread_id, printed = re.fullmatch(r"(thread_\w+) (.*)\n", pasted.stdout).groups()
+        assert printed == "Hello"
         minted = re.search(r'api_key="(sk-[A-Za-z0-9]{48})"', snippet).group(1)  # made by the server, for it
-        thread = client_for(server, minted).beta.threads.retrieve(thread_id)
-        assert thread.metadata == {"hello": "world"}
+        messages = client_for(server, minted).beta.threads.messages.list(thread_id)
+        assert [message.content[0].text.value for message in messages] == ["Hello"]
     finally:
         os.killpg(server.process.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground group
         server.process.wait(timeout=15)
@@ -247,9 +248,9 @@ def test_unknown_method_gets_the_envelope(embedded_server):
     assert_envelope(body, status, headers)
 
 
-@pytest.mark.parametrize("size", [2 * 1024 * 1024, 11 * 1024 * 1024])
+@pytest.mark.parametrize("size", [5 * 1024 * 1024, 11 * 1024 * 1024])
 def test_huge_bodies_get_the_contracts_413(embedded_server, size):
-    # 2 MiB reaches the function, which refuses it; 11 MiB is over API Gateway's 10 MB and never reaches it.
+    # 5 MiB reaches the function, which refuses it; 11 MiB is over API Gateway's 10 MB and never reaches it.
     response = httpx2.post(
         f"{embedded_server.base_url}/threads",
         content=b"{" + b" " * (size - 2) + b"}",
@@ -259,7 +260,7 @@ def test_huge_bodies_get_the_contracts_413(embedded_server, size):
     assert response.status_code == 413
     assert response.json() == {
         "error": {
-            "message": f"Request body too large: {size} bytes. The limit is 1048576 bytes.",
+            "message": f"Request body too large: {size} bytes. The limit is 4194304 bytes.",
             "type": "invalid_request_error",
             "param": None,
             "code": "request_too_large",

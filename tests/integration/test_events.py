@@ -2,7 +2,9 @@
 
 Each `events/<name>.json` is a plain API Gateway HTTP API (payload 2.0) event, usable with `sam local invoke -e`
 and `make invoke EVENT=...`; `events/expected/<name>.json` holds `{"status": ..., "body": ...}` as the contract
-words it. Only the create expectations may stand `"<thread_id>"` and `"<created_at>"` for the fresh values.
+words it. Only the create expectations (thread or message) may stand `"<thread_id>"`, `"<message_id>"` and
+`"<created_at>"` for the fresh values. The message events name the fixture thread BASIC and its fixture messages;
+they reach the function through the API's `$default` route, as the template routes them.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import time
 import pytest
 from conftest import Invoked
 
-from local.embedded import TABLE_NAME
+from local.embedded import MESSAGES_TABLE_NAME, TABLE_NAME
 from local.events import LambdaContext, http_event
-from local.fixtures import FIXTURE_THREADS
+from local.fixtures import FIXTURE_MESSAGES, FIXTURE_THREADS
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -27,9 +29,12 @@ EXPECTED = EVENTS / "expected"
 EVENT_NAMES = sorted(path.stem for path in EVENTS.glob("*.json"))
 EXPECTED_NAMES = sorted(path.stem for path in EXPECTED.glob("*.json"))
 
-PLACEHOLDERS = ("<thread_id>", "<created_at>")
+PLACEHOLDERS = ("<thread_id>", "<message_id>", "<created_at>")
 FRESH_THREAD_ID = re.compile(r"thread_[A-Za-z0-9]{24}")
+FRESH_MESSAGE_ID = re.compile(r"msg_[A-Za-z0-9]{24}")
 THREAD_PATH = re.compile(r"/v1/threads/[^/]+")
+MESSAGE_PATH = re.compile(r"/v1/threads/[^/]+/messages/[^/]+")
+CREATES = ("create", "message-create")
 # Every key `sam local generate-event apigateway http-api-proxy` writes; a real event leaves out the empty ones.
 EVENT_KEYS = {
     "version", "routeKey", "rawPath", "rawQueryString", "cookies", "headers", "queryStringParameters",
@@ -54,7 +59,9 @@ def retrieve_as(event: dict, path: str | None = None) -> Invoked:
 
 
 def stored_items(client) -> list[dict]:
-    return sorted(client.scan(TableName=TABLE_NAME)["Items"], key=lambda item: item["thread_id"]["S"])
+    """Every thread and every message, as stored."""
+    items = client.scan(TableName=TABLE_NAME)["Items"] + client.scan(TableName=MESSAGES_TABLE_NAME)["Items"]
+    return sorted(items, key=lambda item: (item["thread_id"]["S"], item.get("message_id", {}).get("S", "")))
 
 
 def fill_placeholders(expected, actual, created_between: tuple[int, int]):
@@ -62,6 +69,9 @@ def fill_placeholders(expected, actual, created_between: tuple[int, int]):
     if expected == "<thread_id>":
         fits = isinstance(actual, str) and FRESH_THREAD_ID.fullmatch(actual)
         return actual if fits and actual not in {thread.id for thread in FIXTURE_THREADS} else expected
+    if expected == "<message_id>":
+        fits = isinstance(actual, str) and FRESH_MESSAGE_ID.fullmatch(actual)
+        return actual if fits and actual not in {message.id for message in FIXTURE_MESSAGES} else expected
     if expected == "<created_at>":
         fits = type(actual) is int and created_between[0] <= actual <= created_between[1]
         return actual if fits else expected
@@ -81,7 +91,10 @@ def placeholders_in(value) -> list[str]:
 
 
 def is_modify(event: dict) -> bool:
-    return event["requestContext"]["http"]["method"] == "POST" and THREAD_PATH.fullmatch(event["rawPath"]) is not None
+    """A thread's or a message's modify."""
+    path = event["rawPath"]
+    posted = event["requestContext"]["http"]["method"] == "POST"
+    return posted and (THREAD_PATH.fullmatch(path) is not None or MESSAGE_PATH.fullmatch(path) is not None)
 
 
 def is_empty_patch(event: dict) -> bool:
@@ -99,7 +112,7 @@ def test_every_event_has_an_expected_answer_and_every_answer_an_event():
 
 def test_only_create_answers_use_placeholders():
     for name in EXPECTED_NAMES:
-        if not name.startswith("create"):
+        if not name.startswith(CREATES):
             assert placeholders_in(load(EXPECTED / f"{name}.json")) == [], name
 
 
@@ -136,7 +149,7 @@ def test_event_is_a_plain_http_api_event(name):
 
 
 @pytest.mark.parametrize("name", EVENT_NAMES)
-def test_event_replays_to_its_expected_answer(name, dynamodb):
+def test_event_replays_to_its_expected_answer(name, dynamodb, fixture_messages):
     if not (EXPECTED / f"{name}.json").exists():
         pytest.fail(f"events/expected/{name}.json is missing")
     event = load(EVENTS / f"{name}.json")
@@ -152,8 +165,8 @@ def test_event_replays_to_its_expected_answer(name, dynamodb):
     assert response.json == fill_placeholders(expected["body"], response.json, created_between)
     assert response.headers["content-type"] == "application/json"
     assert response.headers["x-request-id"] == event["requestContext"]["requestId"]
-    if response.status == 200 and response.json.get("object") == "thread":
-        assert re.fullmatch(r'"[^"]+"', response.headers.get("etag", "")), "a thread response carries ETag"
+    if response.status == 200 and response.json.get("object") in ("thread", "thread.message"):
+        assert re.fullmatch(r'"[^"]+"', response.headers.get("etag", "")), "a thread or message carries ETag"
 
     if response.status != 200:
         assert stored_items(dynamodb) == items_before, "an error leaves the table as it was"
@@ -173,16 +186,20 @@ def test_event_replays_to_its_expected_answer(name, dynamodb):
         # Create (and retrieve) answer what is stored.
         stored = retrieve_as(event, f"/v1/threads/{response.json['id']}")
         assert (stored.status, stored.json) == (200, response.json)
-    elif response.status == 200 and response.json.get("object") == "thread.deleted":
+    elif response.status == 200 and response.json.get("object") == "thread.message":
+        stored = retrieve_as(event, f"/v1/threads/{response.json['thread_id']}/messages/{response.json['id']}")
+        assert (stored.status, stored.json) == (200, response.json)
+    elif response.status == 200 and response.json.get("object") in ("thread.deleted", "thread.message.deleted"):
         gone = retrieve_as(event)
         assert gone.status == 404
 
 
-def test_make_invoke_prints_the_expected_answer():
+@pytest.mark.parametrize("name", ["modify-metadata", "message-create"])
+def test_make_invoke_prints_the_expected_answer(name):
     """The README's replay command, `make invoke EVENT=...`, run as a user would from the repo root."""
-    name = "modify-metadata"
     event = load(EVENTS / f"{name}.json")
     expected = load(EXPECTED / f"{name}.json")
+    started = int(time.time())
     result = subprocess.run(
         ["make", "--no-print-directory", "invoke", f"EVENT=events/{name}.json"],
         cwd=ROOT,
@@ -196,5 +213,6 @@ def test_make_invoke_prints_the_expected_answer():
     assert start, result.stdout
     response, _ = json.JSONDecoder().raw_decode(result.stdout, start.start())
     assert response["statusCode"] == expected["status"]
-    assert response["body"] == expected["body"]
+    assert response["body"] == fill_placeholders(expected["body"], response["body"], (started, int(time.time()) + 1))
+    assert placeholders_in(response["body"]) == []
     assert response["headers"]["x-request-id"] == event["requestContext"]["requestId"]

@@ -100,3 +100,17 @@ def test_environments_resumed_from_one_snapshot_issue_different_thread_ids():
         """
     )
     assert found == {"shared": [], "well_formed": True}
+
+
+def test_the_message_store_is_imported_before_the_snapshot_not_at_a_cold_start():
+    # A cold start leaves the store's modules to the first message request; with SnapStart they go into the snapshot.
+    found = run(
+        """
+        lazy = {"threads_api.messages", "threads_api.bucket"}
+        at_init = sorted(lazy & set(sys.modules))
+        for hook, args, kwargs in hooks["before_snapshot"]:
+            hook(*args, **kwargs)
+        print(json.dumps({"at_init": at_init, "in_the_snapshot": sorted(lazy & set(sys.modules))}))
+        """
+    )
+    assert found == {"at_init": [], "in_the_snapshot": ["threads_api.bucket", "threads_api.messages"]}

@@ -33,6 +33,9 @@ CONTRACT_CODES = {
     "string_above_max_length",
     "array_above_max_length",
     "empty_string",
+    "missing_required_parameter",
+    "empty_array",
+    None,  # "Message content must be non-empty."
 }
 CI = "tool_resources.code_interpreter"
 FS = "tool_resources.file_search"
@@ -300,13 +303,12 @@ VECTOR_STORES_MESSAGE = (
             (400, VECTOR_STORES_MESSAGE, f"{FS}.vector_stores", "unsupported_parameter"),
         ),
         (
-            {"messages": [{"role": "user", "content": "hi"}]},
+            {"messages": [{"role": "user"}]},
             (
                 400,
-                "Unsupported parameter: 'messages'. Messages cannot be added to a thread by this service yet; "
-                "create the thread without them.",
-                "messages",
-                "unsupported_parameter",
+                "Missing required parameter: 'messages[0].content'.",
+                "messages[0].content",
+                "missing_required_parameter",
             ),
         ),
     ],
@@ -630,6 +632,10 @@ def test_random_errors_name_a_place_in_the_body(model, body):
     error = first_error(found, body)
     if error.param is None:
         assert not isinstance(body, dict)
+        return
+    if error.code == "missing_required_parameter":  # the place is the object that lacks it
+        parent = error.param.rpartition(".")[0]
+        assert not parent or names_a_place_in(body, parent), error
         return
     assert names_a_place_in(body, error.param), error
     if error.code == "property_name_above_max_length":

@@ -30,6 +30,11 @@ def test_document_describes_the_real_error_responses():
         ("GET", "/v1/threads/{thread_id}"),
         ("POST", "/v1/threads/{thread_id}"),
         ("DELETE", "/v1/threads/{thread_id}"),
+        ("POST", "/v1/threads/{thread_id}/messages"),
+        ("GET", "/v1/threads/{thread_id}/messages"),
+        ("GET", "/v1/threads/{thread_id}/messages/{message_id}"),
+        ("POST", "/v1/threads/{thread_id}/messages/{message_id}"),
+        ("DELETE", "/v1/threads/{thread_id}/messages/{message_id}"),
     }
     error_ref = {"$ref": "#/components/schemas/ErrorResponse"}
     for (_method, path), operation in operations.items():

@@ -16,15 +16,47 @@ from local.table import load_template
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FUNCTION, TABLE, HTTP_API = "AWS::Serverless::Function", "AWS::DynamoDB::Table", "AWS::Serverless::HttpApi"
 LOG_GROUP, ROLE, ALARM = "AWS::Logs::LogGroup", "AWS::IAM::Role", "AWS::CloudWatch::Alarm"
+BUCKET, QUEUE = "AWS::S3::Bucket", "AWS::SQS::Queue"
 
-# What each function calls, on which table. A new function or a new call is added here on purpose.
-DYNAMODB_CALLS = {
+# What each function calls, on what: a table, its index or stream, a bucket or its objects, a queue. A new
+# function or a new call is added here on purpose.
+MESSAGE_CALLS = {
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+    "dynamodb:BatchGetItem",
+    "dynamodb:ConditionCheckItem",
+}
+STREAM_READS = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
+CALLS = {
     "ThreadsFunction": {
-        "ThreadsTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+        "ThreadsTable": {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:ConditionCheckItem",
+        },
+        "MessagesTable": MESSAGE_CALLS,
+        "MessagesTable/index/by_position": MESSAGE_CALLS,
         "KeysTable": {"dynamodb:GetItem"},
         "IdempotencyTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+        "ContentBucket/*": {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObjectTagging"},
+    },
+    "CleanupFunction": {
+        "ThreadsTable/stream": STREAM_READS,
+        "ThreadsTable/stream/*": {"dynamodb:ListStreams"},
+        "MessagesTable/stream": STREAM_READS,
+        "MessagesTable/stream/*": {"dynamodb:ListStreams"},
+        "MessagesTable": {"dynamodb:Query", "dynamodb:BatchWriteItem"},
+        "ContentBucket": {"s3:ListBucket"},
+        "ContentBucket/*": {"s3:DeleteObject", "s3:DeleteObjectTagging"},
+        "CleanupFailuresQueue": {"sqs:SendMessage"},
     },
 }
+# The kind of resource each service's actions may name.
+GRANTED_ON = {"dynamodb": TABLE, "s3": BUCKET, "sqs": QUEUE}
 LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 THREAD_ROUTES = {
@@ -32,6 +64,13 @@ THREAD_ROUTES = {
     ("GET", "/v1/threads/{thread_id}"),
     ("POST", "/v1/threads/{thread_id}"),
     ("DELETE", "/v1/threads/{thread_id}"),
+}
+MESSAGE_ROUTES = {
+    ("POST", "/v1/threads/{thread_id}/messages"),
+    ("GET", "/v1/threads/{thread_id}/messages"),
+    ("GET", "/v1/threads/{thread_id}/messages/{message_id}"),
+    ("POST", "/v1/threads/{thread_id}/messages/{message_id}"),
+    ("DELETE", "/v1/threads/{thread_id}/messages/{message_id}"),
 }
 STAGE_TAG = {"Key": "stage", "Value": {"Ref": "Stage"}}
 NOTIFY = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
@@ -83,6 +122,18 @@ def ref(value):
     return value.get("Ref") if isinstance(value, dict) and list(value) == ["Ref"] else None
 
 
+def granted_on(value) -> tuple[str, str]:
+    """(logical id, what of it) a policy's resource names: `X` for X's ARN, `X/stream` for a table's stream ARN,
+    `X/<path>` for "${X.Arn}/<path>" (an index, the streams, a bucket's objects)."""
+    if get_att(value):
+        return get_att(value), get_att(value)
+    if get_att(value, "StreamArn"):
+        return get_att(value, "StreamArn"), get_att(value, "StreamArn") + "/stream"
+    found = re.fullmatch(r"\$\{(\w+)\.Arn\}(/.+)", value.get("Fn::Sub", "") if isinstance(value, dict) else "")
+    assert found, f"a resource of a policy is a resource's ARN, or a path under it: {value}"
+    return found.group(1), found.group(1) + found.group(2)
+
+
 def test_functions_run_python_313_on_arm64_with_explicit_limits(functions):
     for name, function in functions.items():
         assert function["Runtime"] == "python3.13", name
@@ -95,7 +146,7 @@ def test_functions_run_python_313_on_arm64_with_explicit_limits(functions):
 
 
 def test_each_function_has_a_role_of_its_own_that_grants_only_what_it_calls(resources, functions):
-    assert set(functions) == set(DYNAMODB_CALLS), "declare each function's DynamoDB calls in DYNAMODB_CALLS"
+    assert set(functions) == set(CALLS), "declare each function's calls in CALLS"
     roles = [get_att(function.get("Role")) for function in functions.values()]
     assert len(set(roles)) == len(roles), "no two functions share a role"
     for name, function in functions.items():
@@ -108,7 +159,7 @@ def test_each_function_has_a_role_of_its_own_that_grants_only_what_it_calls(reso
         assert props["AssumeRolePolicyDocument"]["Statement"] == [
             {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
         ]
-        table_grants: dict[str, set[str]] = {}
+        grants: dict[str, set[str]] = {}
         by_service: dict[str, set[str]] = {}
         for policy in props["Policies"]:
             condition = None
@@ -124,10 +175,11 @@ def test_each_function_has_a_role_of_its_own_that_grants_only_what_it_calls(reso
                 service = services.pop()
                 by_service.setdefault(service, set()).update(actions)
                 resource_list = as_list(statement["Resource"])
-                if service == "dynamodb":
+                if service in GRANTED_ON:
                     for resource in resource_list:
-                        assert resources[get_att(resource)]["Type"] == TABLE, f"{name}: item actions on tables only"
-                        table_grants.setdefault(get_att(resource), set()).update(actions)
+                        logical_id, target = granted_on(resource)
+                        assert resources[logical_id]["Type"] == GRANTED_ON[service], f"{name}: {service} on {target}"
+                        grants.setdefault(target, set()).update(actions)
                 elif service == "logs":
                     own_group = ref(function["LoggingConfig"]["LogGroup"])
                     assert resource_list == [{"Fn::GetAtt": [own_group, "Arn"]}], f"{name}: its own log group only"
@@ -138,7 +190,7 @@ def test_each_function_has_a_role_of_its_own_that_grants_only_what_it_calls(reso
                     assert resource_list == [{"Ref": "TableKmsKeyArn"}], f"{name}: that key only"
                 else:
                     pytest.fail(f"{name} is granted {service} actions it does not call")
-        assert table_grants == DYNAMODB_CALLS[name]
+        assert grants == CALLS[name], name
         assert by_service["logs"] == LOG_ACTIONS
         assert by_service["xray"] == XRAY_ACTIONS
         assert by_service["kms"] == KMS_ACTIONS
@@ -180,7 +232,18 @@ def test_concurrency_is_reserved_only_when_asked_so_a_first_deploy_fits_any_acco
 SNAPSTART_NOT_OFFERED = {"ap-east-2", "ap-southeast-6"}  # Asia Pacific (Taipei), Asia Pacific (New Zealand)
 
 
-def test_each_function_resumes_from_a_snapshot_of_its_published_version(template, functions):
+def serves_the_api(function) -> bool:
+    return any(event["Type"] == "HttpApi" for event in function.get("Events", {}).values())
+
+
+def test_each_function_behind_the_api_resumes_from_a_snapshot_of_its_published_version(template, functions):
+    """Cold starts keep a caller waiting only behind the API. A background function (the cleanup, fed by streams)
+    keeps no snapshot, which would be billed for as long as it is kept."""
+    background = {name for name, function in functions.items() if not serves_the_api(function)}
+    assert background == {"CleanupFunction"}
+    for name in background:
+        assert not {"SnapStart", "AutoPublishAlias", "ProvisionedConcurrencyConfig"} & set(functions[name]), name
+    functions = {name: function for name, function in functions.items() if name not in background}
     parameter = template["Parameters"]["EnableSnapStart"]
     assert parameter["Default"] == "true" and set(parameter["AllowedValues"]) == {"true", "false"}
     assert template["Conditions"]["SnapStartEnabled"] == {
@@ -307,7 +370,7 @@ def test_api_routes_and_catch_all(resources, functions):
     assert all(p["ApiId"] == {"Ref": "ThreadsApi"} for p in props)
     assert {p.get("PayloadFormatVersion", "2.0") for p in props} == {"2.0"}
     routes = [(p.get("Method"), p.get("Path")) for p in props]
-    assert set(routes) - {(None, None)} == THREAD_ROUTES | {("GET", "/v1/openapi.json")}
+    assert set(routes) - {(None, None)} == THREAD_ROUTES | MESSAGE_ROUTES | {("GET", "/v1/openapi.json")}
     # Neither Path nor Method: SAM makes it the API's $default route, so API Gateway's
     # own {"message": "Not Found"} never reaches a client.
     assert routes.count((None, None)) == 1
@@ -446,7 +509,7 @@ def test_alarms_notify_the_topic_only_when_one_is_given(template, resources):
 def test_stage_names_the_environment_and_tags_every_resource(template, resources):
     assert re.fullmatch(template["Parameters"]["Stage"]["AllowedPattern"], template["Parameters"]["Stage"]["Default"])
     tagged_as_map = {FUNCTION, HTTP_API}
-    tagged_as_list = {TABLE, LOG_GROUP, ROLE}
+    tagged_as_list = {TABLE, LOG_GROUP, ROLE, BUCKET, QUEUE}
     for name, resource in resources.items():
         tags = resource["Properties"].get("Tags")
         if resource["Type"] in tagged_as_map:
@@ -461,8 +524,8 @@ def test_outputs(template, tables):
     assert outputs["ApiBaseUrl"]["Value"]["Fn::Sub"] == outputs["ApiUrl"]["Value"]["Fn::Sub"] + "/v1"
     assert outputs["OpenApiUrl"]["Value"]["Fn::Sub"] == outputs["ApiBaseUrl"]["Value"]["Fn::Sub"] + "/openapi.json"
     output_refs = {ref(output["Value"]) for output in outputs.values()}
-    for table in tables:
-        assert table in output_refs, f"no output names {table}"
+    for resource in [*tables, *of_type(template["Resources"], BUCKET), *of_type(template["Resources"], QUEUE)]:
+        assert resource in output_refs, f"no output names {resource}"
 
 
 def test_every_lint_waiver_says_why():
@@ -577,6 +640,10 @@ NUMBERS = {
     14: "fourteen",
     15: "fifteen",
     16: "sixteen",
+    17: "seventeen",
+    18: "eighteen",
+    19: "nineteen",
+    20: "twenty",
 }
 
 
@@ -621,3 +688,172 @@ def test_the_docs_count_the_routes_sam_deploy_guided_asks_about(functions):
 def test_the_cost_page_says_what_encryption_costs():
     costs = readme_section("### Cost per million modify requests")
     assert "KMS" in costs and "AWS-owned key" in costs and "TableKmsKeyArn" in costs
+
+
+# Messages: their table, the content bucket, and the cleanup fed by the tables' streams.
+
+
+def test_messages_are_one_item_collection_per_thread_sorted_by_position_in_a_local_index(tables):
+    from threads_api.message import MESSAGE_KEY, POSITION, POSITION_INDEX, THREAD_KEY
+
+    props = tables["MessagesTable"]["Properties"]
+    assert props["KeySchema"] == [
+        {"AttributeName": THREAD_KEY, "KeyType": "HASH"},
+        {"AttributeName": MESSAGE_KEY, "KeyType": "RANGE"},
+    ]
+    assert {(a["AttributeName"], a["AttributeType"]) for a in props["AttributeDefinitions"]} == {
+        (THREAD_KEY, "S"),
+        (MESSAGE_KEY, "S"),
+        (POSITION, "N"),
+    }
+    # Local, so that a list page is a strongly consistent Query; every attribute, so that it needs no second read.
+    assert props["LocalSecondaryIndexes"] == [
+        {
+            "IndexName": POSITION_INDEX,
+            "KeySchema": [
+                {"AttributeName": THREAD_KEY, "KeyType": "HASH"},
+                {"AttributeName": POSITION, "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ]
+    assert "GlobalSecondaryIndexes" not in props
+
+
+def test_the_tables_the_cleanup_follows_stream_their_new_images(tables, functions):
+    followed = {
+        get_att(event["Properties"]["Stream"], "StreamArn") for event in functions["CleanupFunction"]["Events"].values()
+    }
+    assert followed == {"ThreadsTable", "MessagesTable"}
+    for name, table in tables.items():
+        stream = table["Properties"].get("StreamSpecification")
+        assert stream == ({"StreamViewType": "NEW_IMAGE"} if name in followed else None), name
+
+
+def test_the_content_bucket_is_private_encrypted_over_tls_unversioned_and_sheds_pending_objects(template, resources):
+    (name,) = of_type(resources, BUCKET)
+    bucket = resources[name]
+    props = bucket["Properties"]
+    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    # A delete must remove the content, not hide it behind a delete marker.
+    assert "VersioningConfiguration" not in props
+    (encryption,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert resolve(encryption, template, {}) == {
+        "ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+        "BucketKeyEnabled": False,
+    }
+    key = {"TableKmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/k"}
+    assert resolve(encryption, template, key) == {
+        "ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key["TableKmsKeyArn"]},
+        "BucketKeyEnabled": True,
+    }
+    rules = props["LifecycleConfiguration"]["Rules"]
+    assert {"Id", "Status", "TagFilters", "ExpirationInDays"} == set(rules[0])
+    assert rules[0]["Status"] == "Enabled" and rules[0]["ExpirationInDays"] == 1
+    assert rules[0]["TagFilters"] == [{"Key": "state", "Value": "pending"}]
+    assert rules[1] == {
+        "Id": "abort-incomplete-uploads",
+        "Status": "Enabled",
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+    }
+    (policy,) = [p["Properties"] for p in of_type(resources, "AWS::S3::BucketPolicy").values()]
+    assert policy["Bucket"] == {"Ref": name}
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Principal"] == "*" and statement["Action"] == "s3:*"
+    assert statement["Resource"] == [{"Fn::GetAtt": [name, "Arn"]}, {"Fn::Sub": f"${{{name}.Arn}}/*"}]
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_functions_name_the_messages_table_and_the_bucket(functions):
+    for name in ("ThreadsFunction", "CleanupFunction"):
+        variables = functions[name]["Environment"]["Variables"]
+        assert variables["MESSAGES_TABLE_NAME"] == {"Ref": "MessagesTable"}, name
+        assert variables["CONTENT_BUCKET_NAME"] == {"Ref": "ContentBucket"}, name
+
+
+def test_the_cleanup_resumes_failed_records_and_reports_batches_it_gives_up_on(resources, functions):
+    cleanup = functions["CleanupFunction"]
+    assert cleanup["Handler"] == "cleanup.lambda_handler"
+    assert cleanup["CodeUri"] == functions["ThreadsFunction"]["CodeUri"]
+    assert cleanup["Timeout"] == 300
+    for name, event in cleanup["Events"].items():
+        props = event["Properties"]
+        assert event["Type"] == "DynamoDB", name
+        assert props["StartingPosition"] == "TRIM_HORIZON", name  # a deploy skips no delete already written
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
+        assert props["BisectBatchOnFunctionError"] is True, name
+        assert 1 <= props["BatchSize"] <= 10, name
+        # Each retry of a thread's purge goes on from where the last stopped; the retries' time (their number
+        # times the function's timeout) must cover the largest thread and stay inside the stream's 24 hours.
+        assert 3 * 3600 <= props["MaximumRetryAttempts"] * cleanup["Timeout"] <= 24 * 3600, name
+        assert props["DestinationConfig"] == {
+            "OnFailure": {"Destination": {"Fn::GetAtt": ["CleanupFailuresQueue", "Arn"]}}
+        }
+    queue = resources["CleanupFailuresQueue"]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["MessageRetentionPeriod"] == 14 * 24 * 60 * 60
+    alarm = resources["CleanupFailuresAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["CleanupFailuresQueue", "QueueName"]}}
+    ]
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Threshold"] == 0
+    watched = set().union(*(metrics_watched(a["Properties"]) for a in of_type(resources, ALARM).values()))
+    assert ("AWS/Lambda", "IteratorAge", "CleanupFunction") in watched
+
+
+def stream_record(event_name: str, keys: dict, image: dict) -> dict:
+    return {"eventName": event_name, "dynamodb": {"Keys": keys, "NewImage": image, "StreamViewType": "NEW_IMAGE"}}
+
+
+THREAD = {"thread_id": {"S": "thread_x"}}
+MESSAGE = {**THREAD, "message_id": {"S": "msg_x"}}
+S3_KEY = {"s3_key": {"S": "thread_x/msg_x"}}
+
+
+@pytest.mark.parametrize(
+    ("table", "record", "delivered"),
+    [
+        ("ThreadsTable", stream_record("MODIFY", THREAD, {**THREAD, "deleted_at": {"N": "1"}}), True),
+        ("ThreadsTable", stream_record("MODIFY", THREAD, {**THREAD, "last_position": {"N": "5"}}), False),
+        ("ThreadsTable", stream_record("INSERT", THREAD, THREAD), False),
+        ("ThreadsTable", stream_record("REMOVE", THREAD, {}), False),
+        ("MessagesTable", stream_record("INSERT", MESSAGE, {**MESSAGE, **S3_KEY, "position": {"N": "1"}}), True),
+        ("MessagesTable", stream_record("INSERT", MESSAGE, {**MESSAGE, "body": {"B": "eJw="}}), False),
+        (
+            "MessagesTable",
+            stream_record("MODIFY", MESSAGE, {**MESSAGE, **S3_KEY, "deleted_position": {"N": "1"}}),
+            True,
+        ),
+        ("MessagesTable", stream_record("MODIFY", MESSAGE, {**MESSAGE, **S3_KEY, "position": {"N": "1"}}), False),
+        ("MessagesTable", stream_record("MODIFY", MESSAGE, {**MESSAGE, "deleted_position": {"N": "1"}}), False),
+        ("MessagesTable", stream_record("REMOVE", MESSAGE, {}), False),
+    ],
+)
+def test_the_stream_filters_let_through_only_the_records_the_cleanup_acts_on(table, record, delivered):
+    """The template's own patterns, evaluated as Lambda evaluates event patterns (by make serve's stand-in)."""
+    from local import stack, streams
+
+    (source,) = [source for source in stack.stream_sources() if source.table == table]
+    for pattern in source.filters:
+        streams.check_pattern(pattern)
+    assert streams.delivered(source, record) is delivered
+
+
+def test_the_local_stand_in_refuses_a_filter_operator_it_does_not_evaluate():
+    from local import streams
+
+    streams.check_pattern({"eventName": ["MODIFY"], "dynamodb": {"NewImage": {"a": {"N": [{"exists": False}]}}}})
+    for unsupported in (
+        {"eventName": [{"prefix": "MOD"}]},
+        {"dynamodb": {"Keys": {"a": {"N": [{"numeric": [">", 1]}]}}}},
+    ):
+        with pytest.raises(streams.UnsupportedPattern):
+            streams.check_pattern(unsupported)

@@ -29,6 +29,7 @@ _JSON_WHITE_SPACE = " \t\n\r"
 @dataclass(frozen=True, slots=True)
 class BodyTooLarge:
     size: int  # in bytes
+    limit: int = MAX_BODY_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +64,14 @@ def as_json_text_event(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "headers": headers, "body": body, "isBase64Encoded": False}
 
 
-def read_json_body(text: str) -> Any:
-    """Parse a request body; None for an empty one. Used as Powertools' JSON body deserializer."""
+def read_json_body(text: str, limit: int = MAX_BODY_BYTES) -> Any:
+    """Parse a request body of at most `limit` bytes; None for an empty one. Powertools' JSON body deserializer."""
     try:
         raw = text.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
         return InvalidJson()
-    if len(raw) > MAX_BODY_BYTES:
-        return BodyTooLarge(len(raw))
+    if len(raw) > limit:
+        return BodyTooLarge(len(raw), limit)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -50,6 +50,12 @@ RETRYABLE_ERROR_CODES = frozenset(
 )
 
 
+# What a cancelled transaction's reasons call an action that was throttled.
+_THROTTLED_ACTION = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
+# TransactionInProgressException: the same ClientRequestToken is still being applied (a resend overtook it).
+RETRYABLE_ERROR_CODES_TRANSACTIONS = frozenset({"TransactionInProgressException", "TransactionConflictException"})
+
+
 def new_client() -> DynamoDBClient:
     """A plain botocore client: boto3 adds nothing used here but import time."""
     return cast("DynamoDBClient", botocore.session.get_session().create_client("dynamodb", config=CLIENT_CONFIG))
@@ -63,14 +69,46 @@ class ConditionFailed(Exception):
         self.item = item
 
 
+class TransactionCanceled(Exception):
+    """A transaction was refused; `reasons` has one entry per action, in order: its `Code` ("None" for an action
+    that was fine, "ConditionalCheckFailed", "TransactionConflict"...) and, for a failed condition, the `Item` as
+    stored when the action asked for it."""
+
+    def __init__(self, reasons: list[dict[str, Any]]):
+        super().__init__([reason.get("Code") for reason in reasons])
+        self.reasons = reasons
+
+    def failed(self, action: int) -> bool:
+        """Whether that action's condition failed."""
+        return self._code(action) == "ConditionalCheckFailed"
+
+    def item(self, action: int) -> Item | None:
+        item: Item | None = self.reasons[action].get("Item") if action < len(self.reasons) else None
+        return item
+
+    def conflicted(self) -> bool:
+        """Whether another write to one of its items was in progress: worth trying again at once."""
+        return any(reason.get("Code") == "TransactionConflict" for reason in self.reasons)
+
+    def _code(self, action: int) -> str | None:
+        return self.reasons[action].get("Code") if action < len(self.reasons) else None
+
+
 def call[**P, R](operation: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """`operation(...)`, a bound method of a DynamoDB client, with its errors classified."""
     try:
         return operation(*args, **kwargs)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        code = error.response.get("Error", {}).get("Code")
+        if code == "ConditionalCheckFailedException":
             item: Item | None = error.response.get("Item")  # type: ignore[assignment]
             raise ConditionFailed(item) from None
+        if code == "TransactionCanceledException":
+            reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
+            for reason in reasons:  # a throttled action: the whole transaction is worth a retry later
+                if reason.get("Code") in _THROTTLED_ACTION:
+                    raise StorageUnavailable(str(reason["Code"])) from error
+            raise TransactionCanceled(reasons) from None
         _raise_if_unavailable(error)
         raise
     except BotoCoreError as error:
@@ -90,7 +128,7 @@ def unavailable_reason(error: BaseException | None) -> str | None:
     error that retrying would not cure."""
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
-        return code if code in RETRYABLE_ERROR_CODES else None
+        return code if code in RETRYABLE_ERROR_CODES | RETRYABLE_ERROR_CODES_TRANSACTIONS else None
     if isinstance(error, BotoCoreError):
         return type(error).__name__
     return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .limits import MAX_BODY_BYTES, MAX_METADATA_PAIRS
+from .limits import MAX_METADATA_PAIRS
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,32 +84,124 @@ def body_not_an_object(got: object) -> ApiError:
     )
 
 
-def too_many_metadata_pairs(count: int) -> ApiError:
+def too_many_metadata_pairs(count: int, path: str = "metadata") -> ApiError:
     return ApiError(
         400,
-        f"Invalid 'metadata': too many properties. Expected an object with at most {MAX_METADATA_PAIRS} properties, "
+        f"Invalid '{path}': too many properties. Expected an object with at most {MAX_METADATA_PAIRS} properties, "
         f"but got an object with {count} properties instead.",
-        param="metadata",
+        param=path,
         code="object_above_max_properties",
     )
 
 
-def metadata_key_too_long(key: str, limit: int) -> ApiError:
+def metadata_key_too_long(key: str, limit: int, path: str = "metadata") -> ApiError:
     return ApiError(
         400,
-        f"Invalid property name in 'metadata': '{key}' is too long. Expected a string with maximum length "
+        f"Invalid property name in '{path}': '{key}' is too long. Expected a string with maximum length "
         f"{limit}, but got a string with length {len(key)} instead.",
-        param=f"metadata.{key}",
+        param=f"{path}.{key}",
         code="property_name_above_max_length",
     )
 
 
-def metadata_key_empty() -> ApiError:
+def metadata_key_empty(path: str = "metadata") -> ApiError:
     return ApiError(
         400,
-        "Invalid property name in 'metadata': property names must not be empty.",
-        param="metadata",
+        f"Invalid property name in '{path}': property names must not be empty.",
+        param=path,
         code="invalid_value",
+    )
+
+
+def missing_parameter(path: str) -> ApiError:
+    return ApiError(400, f"Missing required parameter: '{path}'.", param=path, code="missing_required_parameter")
+
+
+def _listed(choices: tuple[str, ...]) -> str:
+    quoted = [f"'{choice}'" for choice in choices]
+    if len(quoted) == 2:
+        return f"{quoted[0]} and {quoted[1]}"
+    return ", ".join(quoted[:-1]) + f", and {quoted[-1]}"
+
+
+def unsupported_value(path: str, value: str, choices: tuple[str, ...]) -> ApiError:
+    return ApiError(
+        400,
+        f"Invalid value: '{value}'. Supported values are: {_listed(choices)}.",
+        param=path,
+        code="invalid_value",
+    )
+
+
+def empty_message_content(path: str) -> ApiError:
+    return ApiError(400, "Message content must be non-empty.", param=path)
+
+
+def empty_array(path: str) -> ApiError:
+    return ApiError(
+        400,
+        f"Invalid '{path}': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+        param=path,
+        code="empty_array",
+    )
+
+
+def invalid_image_url(path: str, start: str) -> ApiError:
+    """`start`: the first 32 characters of the URL given."""
+    return ApiError(
+        400,
+        f"Invalid '{path}': expected a URL (http, https or data:image/), but got '{start}' instead.",
+        param=path,
+        code="invalid_value",
+    )
+
+
+def invalid_message_id(message_id: str) -> ApiError:
+    return ApiError(
+        400,
+        f"Invalid 'message_id': '{message_id}'. Expected an ID that begins with 'msg'.",
+        param="message_id",
+        code="invalid_value",
+    )
+
+
+def message_not_found(message_id: str) -> ApiError:
+    return ApiError(404, f"No message found with id '{message_id}'.")
+
+
+def invalid_cursor(name: str, value: str) -> ApiError:
+    return ApiError(
+        400, f"Invalid '{name}': '{value}'. Expected an ID that begins with 'msg'.", param=name, code="invalid_value"
+    )
+
+
+def unknown_cursor(name: str, message_id: str) -> ApiError:
+    return ApiError(
+        400, f"Invalid '{name}': no message with id '{message_id}' in this thread.", param=name, code="invalid_value"
+    )
+
+
+def limit_not_an_integer(value: str) -> ApiError:
+    return ApiError(
+        400, f"Invalid 'limit': expected an integer, but got '{value}' instead.", param="limit", code="invalid_type"
+    )
+
+
+def limit_below_minimum(value: int, minimum: int) -> ApiError:
+    return ApiError(
+        400,
+        f"Invalid 'limit': integer below minimum value. Expected a value >= {minimum}, but got {value} instead.",
+        param="limit",
+        code="integer_below_min_value",
+    )
+
+
+def limit_above_maximum(value: int, maximum: int) -> ApiError:
+    return ApiError(
+        400,
+        f"Invalid 'limit': integer above maximum value. Expected a value <= {maximum}, but got {value} instead.",
+        param="limit",
+        code="integer_above_max_value",
     )
 
 
@@ -150,10 +242,10 @@ def invalid_json() -> ApiError:
     )
 
 
-def body_too_large(size: int) -> ApiError:
+def body_too_large(size: int, limit: int) -> ApiError:
     return ApiError(
         413,
-        f"Request body too large: {size} bytes. The limit is {MAX_BODY_BYTES} bytes.",
+        f"Request body too large: {size} bytes. The limit is {limit} bytes.",
         code="request_too_large",
     )
 
@@ -196,10 +288,10 @@ def invalid_api_key(masked_key: str) -> ApiError:
     return ApiError(401, f"Incorrect API key provided: {masked_key}.", code="invalid_api_key")
 
 
-def precondition_failed() -> ApiError:
+def precondition_failed(what: str) -> ApiError:
     return ApiError(
         412,
-        "The thread has changed since the given ETag; retrieve it and try again.",
+        f"The {what} has changed since the given ETag; retrieve it and try again.",
         code="precondition_failed",
     )
 

@@ -19,6 +19,23 @@ class ThreadNotFound(DomainError):
         self.thread_id = thread_id
 
 
+class MessageNotFound(DomainError):
+    """No message with that id in the thread (which is the caller's)."""
+
+    def __init__(self, message_id: str):
+        super().__init__(message_id)
+        self.message_id = message_id
+
+
+class UnknownCursor(DomainError):
+    """A list's `after` or `before` names a message this thread never held."""
+
+    def __init__(self, name: str, message_id: str):
+        super().__init__(name, message_id)
+        self.name = name
+        self.message_id = message_id
+
+
 class MetadataLimitExceeded(DomainError):
     """The merged metadata would hold more pairs than a thread may."""
 
@@ -28,7 +45,11 @@ class MetadataLimitExceeded(DomainError):
 
 
 class PreconditionFailed(DomainError):
-    """The thread is not at any of the versions the caller's If-Match names."""
+    """The thread (or message) is not at any of the versions the caller's If-Match names."""
+
+    def __init__(self, what: str = "thread"):
+        super().__init__(what)
+        self.what = what
 
 
 class StorageUnavailable(DomainError):

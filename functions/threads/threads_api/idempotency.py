@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .dynamodb import DynamoDBClient, unavailable_reason
 from .exceptions import IdempotencyKeyInFlight, IdempotencyKeyReused, StorageUnavailable
-from .thread import Thread
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
@@ -49,17 +48,24 @@ def records(table_name: str, client: DynamoDBClient) -> Records:
     return Records(config, DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client))
 
 
-def create_once(
+class Created(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+def create_once[T: Created](
     records: Records,
     project: str,
     key: str,
     body: Any,
-    create: Callable[[], Thread],
-    read: Callable[[str], Thread],
+    create: Callable[[], T],
+    read: Callable[[str], T],
     lambda_context: Any,
-) -> Thread:
-    """The thread `create` makes, or the one it made for the same project, key and body within 24 hours, as
-    `read` finds it now (`read` raises for a thread deleted since)."""
+    record_field: str = "thread_id",
+) -> T:
+    """The object (thread or message) `create` makes, or the one it made for the same project, key and body
+    within 24 hours, as `read` finds it now (`read` raises for one deleted since). The record keeps its id under
+    `record_field`."""
     from aws_lambda_powertools.utilities.idempotency import idempotent_function
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
@@ -70,14 +76,14 @@ def create_once(
     # With the invocation's deadline, a record left "in progress" by a request that timed out expires with it.
     records.config.register_lambda_context(lambda_context)
 
-    created: list[Thread] = []
+    created: list[T] = []
 
     @idempotent_function(  # type: ignore[untyped-decorator]  # Powertools leaves its decorator unannotated
         data_keyword_argument="request", config=records.config, persistence_store=records.persistence
     )
     def create_item(request: dict[str, Any]) -> dict[str, str]:
         created.append(create())
-        return {"thread_id": created[0].id}  # the id only: a replay reads the thread, so a deleted one stays deleted
+        return {record_field: created[0].id}  # the id only: a replay reads it, so a deleted one stays deleted
 
     try:
         record = create_item(request={"project": project, "key": key, "body": body})
@@ -92,4 +98,4 @@ def create_once(
         if reason is None:
             raise
         raise StorageUnavailable(f"idempotency record: {reason}") from error
-    return created[0] if created else read(record["thread_id"])
+    return created[0] if created else read(record[record_field])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .models import TOOL_ID_LISTS, CreateThreadRequest, ModifyThreadRequest
+from .models import TOOL_ID_LISTS, CreateThreadRequest, ModifyMessageRequest, ModifyThreadRequest
 from .thread import Metadata, ToolResources
 
 
@@ -23,8 +23,11 @@ class ThreadPatch:
     tools_clear: bool = False
 
     @classmethod
-    def from_request(cls, request: ModifyThreadRequest | CreateThreadRequest | None) -> ThreadPatch:
-        """The operations a request body asks for (a create body is a patch of an empty thread)."""
+    def from_request(
+        cls, request: ModifyThreadRequest | CreateThreadRequest | ModifyMessageRequest | None
+    ) -> ThreadPatch:
+        """The operations a request body asks for (a create body is a patch of an empty thread; a message's
+        modify, a patch of its metadata alone)."""
         return patch_of_request(request)
 
     def is_empty(self) -> bool:
@@ -45,7 +48,7 @@ class ThreadPatch:
 # The rule itself lives in plain functions (the class is its data), where each line can be tested on its own.
 
 
-def patch_of_request(request: ModifyThreadRequest | CreateThreadRequest | None) -> ThreadPatch:
+def patch_of_request(request: ModifyThreadRequest | CreateThreadRequest | ModifyMessageRequest | None) -> ThreadPatch:
     if request is None:
         return ThreadPatch()
     given = request.model_fields_set
@@ -59,7 +62,7 @@ def patch_of_request(request: ModifyThreadRequest | CreateThreadRequest | None) 
                 metadata_set[key] = value
     tools_set: ToolResources = {}
     tools_remove: set[str] = set()
-    resources = request.tool_resources
+    resources = None if isinstance(request, ModifyMessageRequest) else request.tool_resources
     if "tool_resources" in given and resources is not None:
         for tool in resources.model_fields_set:
             resource = getattr(resources, tool)

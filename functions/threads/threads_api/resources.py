@@ -1,20 +1,27 @@
 """The composition root: what an execution environment makes once and then reuses.
 
 The DynamoDB client, the thread store, the key check and the idempotency records are each made on first use,
-after any SnapStart restore; `reset` drops them all (SnapStart's after-restore hook, and tests that switch
-DynamoDB). Nothing below this module imports it: each part is handed what it needs.
+after any SnapStart restore; so are the S3 client and the cleanup, which the cleanup function's entry point uses.
+`reset` drops them all (SnapStart's after-restore hook, and tests that switch DynamoDB). Nothing below this module
+imports it: each part is handed what it needs.
 """
 
 from __future__ import annotations
 
 import os
 from functools import cache
+from typing import TYPE_CHECKING
 
-from . import dynamodb
+from . import dynamodb, s3
 from .dynamodb import DynamoDBClient
 from .idempotency import Records, records
 from .keys import Authenticator, KeyTable
+from .s3 import S3Client
 from .store import ThreadStore
+
+if TYPE_CHECKING:
+    from .cleanup import Cleanup
+    from .messages import MessageStore
 
 # How long a warm environment trusts its last answer about a key: the longest a revoked key keeps working.
 DEFAULT_KEY_CACHE_SECONDS = 30
@@ -29,10 +36,34 @@ def dynamodb_client() -> DynamoDBClient:
     return dynamodb.new_client()
 
 
+def _returns_item() -> bool:
+    return os.environ.get(RETURNS_ITEM_VARIABLE, "true").lower() != "false"
+
+
 @cache
 def thread_store() -> ThreadStore:
-    returns_item = os.environ.get(RETURNS_ITEM_VARIABLE, "true").lower() != "false"
-    return ThreadStore(dynamodb_client(), os.environ["TABLE_NAME"], returns_item_on_failure=returns_item)
+    return ThreadStore(dynamodb_client(), os.environ["TABLE_NAME"], returns_item_on_failure=_returns_item())
+
+
+@cache
+def s3_client() -> S3Client:
+    """Made on the first message too large for its item: most execution environments never need one."""
+    return s3.new_client()
+
+
+@cache
+def message_store() -> MessageStore:
+    """Made, and its modules imported, on the first message request: the thread routes' cold start skips them."""
+    from .bucket import ContentBucket
+    from .messages import MessageStore
+
+    return MessageStore(
+        dynamodb_client(),
+        os.environ["TABLE_NAME"],
+        os.environ["MESSAGES_TABLE_NAME"],
+        ContentBucket(os.environ["CONTENT_BUCKET_NAME"], s3_client),
+        returns_item_on_failure=_returns_item(),
+    )
 
 
 @cache
@@ -47,7 +78,15 @@ def idempotency_records() -> Records:
     return records(os.environ["IDEMPOTENCY_TABLE_NAME"], dynamodb_client())
 
 
+@cache
+def cleanup() -> Cleanup:
+    """The cleanup function's work (its entry point is the only caller)."""
+    from .cleanup import Cleanup
+
+    return Cleanup(dynamodb_client(), s3_client(), os.environ["MESSAGES_TABLE_NAME"], os.environ["CONTENT_BUCKET_NAME"])
+
+
 def reset() -> None:
-    """Forget the client and everything built on it (cached key answers included)."""
-    for built in (idempotency_records, authenticator, thread_store, dynamodb_client):
+    """Forget the clients and everything built on them (cached key answers included)."""
+    for built in (cleanup, message_store, s3_client, idempotency_records, authenticator, thread_store, dynamodb_client):
         built.cache_clear()

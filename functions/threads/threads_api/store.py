@@ -115,7 +115,7 @@ class ThreadStore:
     def get(self, project: str, thread_id: str, expected: Versions = None) -> Thread:
         if not is_issued_thread_id(thread_id):
             raise ThreadNotFound(thread_id)
-        thread = _live_thread(self._read(thread_id), project, thread_id)
+        thread = live_thread(self._read(thread_id), project, thread_id)
         _check_version(thread, expected)
         return thread
 
@@ -199,7 +199,7 @@ class ThreadStore:
                 stored = self._stored_item(failed, thread_id)
                 if stored is not None and stored["project"]["S"] == project and _version_written(stored, token):
                     return  # a resend of this delete, which DynamoDB had applied
-                _check_version(_live_thread(stored, project, thread_id), expected)
+                _check_version(live_thread(stored, project, thread_id), expected)
                 continue  # at a version If-Match names, but not the one pinned: it changed meanwhile
             return
         raise StorageUnavailable("the thread kept changing while a delete was pinned to a version")
@@ -257,7 +257,7 @@ class ThreadStore:
         DynamoDB had applied, answered with the thread as stored and the version that write made. Otherwise
         ThreadNotFound or PreconditionFailed, or the thread, at a version `expected` allows."""
         item = self._stored_item(failed, thread_id)
-        thread = _live_thread(item, project, thread_id)
+        thread = live_thread(item, project, thread_id)
         written = _version_written(item, token)
         if written is not None:
             return replace(thread, version=written), True
@@ -278,7 +278,7 @@ class ThreadStore:
         return self._read(thread_id)
 
 
-def _live_thread(item: Item | None, project: str, thread_id: str) -> Thread:
+def live_thread(item: Item | None, project: str, thread_id: str) -> Thread:
     """The thread an item holds: ThreadNotFound if there is none, it is another project's, or a tombstone."""
     if item is None or item["project"]["S"] != project or "deleted_at" in item:
         raise ThreadNotFound(thread_id)
