@@ -37,7 +37,7 @@ _BATCH = 25  # BatchWriteItem's most items per call
 def seed_thread(client, size: int) -> tuple[str, list[str]]:
     """A thread of `size` messages as the MessageStore writes them, positions increasing; its id and the message
     ids, oldest first."""
-    from threads_api.messages import _to_item, encode_body
+    from threads_api.messages import encode_body, message_to_item
     from threads_api.store import new_write_token, to_item
 
     thread = Thread(id=new_thread_id(), project=DEFAULT_PROJECT, created_at=CREATED_AT)
@@ -51,7 +51,7 @@ def seed_thread(client, size: int) -> tuple[str, list[str]]:
         content = [{"type": "text", "text": {"value": message_text(n), "annotations": []}}]
         message = Message(message_id, thread.id, CREATED_AT, "user" if n % 2 else "assistant", content, first + n)
         body = {"body": {"B": encode_body(content, [])}}
-        requests.append({"PutRequest": {"Item": _to_item(message, DEFAULT_PROJECT, body)}})
+        requests.append({"PutRequest": {"Item": message_to_item(message, DEFAULT_PROJECT, body)}})
     for start in range(0, len(requests), _BATCH):
         pending = {MESSAGES_TABLE_NAME: requests[start : start + _BATCH]}
         while pending:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from threads_api import message
 from threads_api.keys import KeyTable
 from threads_api.message import POSITIONS_PER_SECOND, Message
-from threads_api.messages import _to_item as message_item
 from threads_api.messages import encode_body
+from threads_api.messages import message_to_item as message_item
 from threads_api.store import to_item
 from threads_api.thread import ID_PREFIX, Thread
 

@@ -15,8 +15,7 @@ import pytest
 from local.embedded import CONTENT_BUCKET_NAME, MESSAGES_TABLE_NAME
 from local.fixtures import API_KEY
 from local.launch import local_endpoint
-from local.storage import EMBEDDED_AWS
-from local.storage import aws_client
+from local.storage import EMBEDDED_AWS, aws_client
 from threads_api.message import content_object_key, new_message_id
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

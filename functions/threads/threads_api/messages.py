@@ -127,7 +127,7 @@ class MessageStore:
                     ClientRequestToken=_request_token(),
                     TransactItems=[
                         {"Update": self._advance_thread(project, thread_id, position)},
-                        {"Put": self._put_new(_to_item(message, project, body))},
+                        {"Put": self._put_new(message_to_item(message, project, body))},
                     ],
                 )
             except TransactionCanceled as cancelled:
@@ -185,7 +185,7 @@ class MessageStore:
                 body, s3_key = self._place_body(thread.id, message_id, draft)
                 s3_keys.append(s3_key)
                 message = _drafted(draft, message_id, thread.id, thread.created_at, first + offset)
-                actions.append({"Put": self._put_new(_to_item(message, project, body))})
+                actions.append({"Put": self._put_new(message_to_item(message, project, body))})
             try:
                 call(self._client.transact_write_items, ClientRequestToken=_request_token(), TransactItems=actions)
             except TransactionCanceled as cancelled:
@@ -514,7 +514,8 @@ def _metadata_value(metadata: Metadata) -> Any:
     return {"M": {key: {"S": value} for key, value in metadata.items()}}
 
 
-def _to_item(message: Message, project: str, body: Item) -> Item:
+def message_to_item(message: Message, project: str, body: Item) -> Item:
+    """The DynamoDB item a message is stored as, `body` its body attribute (`body` or `s3_key`)."""
     item: Item = {
         THREAD_KEY: {"S": message.thread_id},
         MESSAGE_KEY: {"S": message.id},
