@@ -110,14 +110,14 @@ def _invoke(app, method: str, path: str, body, key: str | None, if_match: str | 
 
 def _seed_messages(client) -> None:
     """BASIC's three messages, as the MessageStore writes them, oldest first."""
-    from threads_api.messages import _to_item, encode_body
+    from threads_api.messages import encode_body, message_to_item
 
     for n, message_id in enumerate(SEEDED):
         content = [{"type": "text", "text": {"value": f"seeded {n}", "annotations": []}}]
         message = Message(
             message_id, BASIC.id, BASIC.created_at, "user", content, BASIC.created_at * POSITIONS_PER_SECOND + n
         )
-        item = _to_item(message, BASIC.project, {"body": {"B": encode_body(content, [])}})
+        item = message_to_item(message, BASIC.project, {"body": {"B": encode_body(content, [])}})
         client.put_item(TableName=MESSAGES_TABLE_NAME, Item=item)
 
 

@@ -114,6 +114,9 @@ def fuzz_settings(max_examples: int) -> settings:
 
 # Cases per test item: at least these many ran, or the fuzzing did not happen (e.g. everything filtered out).
 MIN_CASES = 40
+# OpenAI's message operations run on a smaller budget (moto's transactions are slow), and most bodies its spec
+# allows break a rule of the contract (the 256,000-character text, the image URL...): fewer cases, fewer accepted.
+MIN_CASES_FOR = {"test_openai_spec_message_requests": (20, 5)}
 
 SENT: collections.Counter[tuple[str, str, int]] = collections.Counter()  # (document, operation, status)
 
@@ -162,9 +165,10 @@ def tally(request):
     yield counts
     if request.session.testsfailed != failed_before:
         return
-    assert counts["requests"] >= MIN_CASES, f"only {counts['requests']} requests were generated"
+    minimum, accepted = MIN_CASES_FOR.get(request.node.originalname, (MIN_CASES, MIN_CASES // 2))
+    assert counts["requests"] >= minimum, f"only {counts['requests']} requests were generated"
     if counts["refused"]:
-        assert counts["accepted"] >= MIN_CASES // 2, f"only {counts['accepted']} requests were supported"
+        assert counts["accepted"] >= accepted, f"only {counts['accepted']} requests were supported"
 
 
 def send(case, document: str, tally) -> Any:
