@@ -718,3 +718,30 @@ def test_an_image_url_comes_back_as_given(invoke, url):
     created = invoke("POST", f"/v1/threads/{THREAD}/messages", {"role": "user", "content": [part]})
     assert created.status == 200, created
     assert created.json["content"] == [{"type": "image_url", "image_url": {"url": url, "detail": "auto"}}]
+
+
+def test_answers_are_text_unless_base64_is_smaller_in_what_lambda_carries(invoke):
+    from threads_api.message import escaped_bytes
+
+    for text in ["", 'a"b\\c', json.dumps({"k": 'q"\\' * 50, "v": ["\\n", "\\u0001"]})]:
+        assert escaped_bytes(text) == len(json.dumps(text))
+    ascii_message = create(invoke, {"role": "user", "content": 'quotes " and backslashes \\ ' * 100})
+    got = invoke("GET", f"{MESSAGES}/{ascii_message['id']}")
+    assert not got.raw.get("isBase64Encoded") and got.json == ascii_message
+    emoji = create(invoke, {"role": "user", "content": "\U0001f600" * 1000})
+    got = invoke("GET", f"{MESSAGES}/{emoji['id']}")
+    assert got.raw["isBase64Encoded"] and got.json == emoji  # 5.3 bytes a character, not Lambda's 12
+
+
+def test_the_largest_message_fits_what_lambda_answers(invoke, dynamodb):
+    parts = [
+        {"type": "text", "text": "".join(chr(0x10000 + (i * 7919 + k) % 0xFFFFF) for i in range(256_000))}
+        for k in range(4)
+    ]
+    body = json.dumps({"role": "user", "content": parts}, ensure_ascii=False)
+    assert len(body.encode()) <= 4 * 1024 * 1024
+    created = invoke("POST", MESSAGES, body)
+    assert created.status == 200, created
+    for answer in (created, invoke("GET", f"{MESSAGES}/{created.json['id']}")):
+        assert len(json.dumps(answer.raw)) < 6 * 1024 * 1024  # as Lambda writes it
+        assert [part["text"]["value"] for part in answer.json["content"]] == [part["text"] for part in parts]

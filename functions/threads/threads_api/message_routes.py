@@ -3,7 +3,6 @@
 Annotations are real objects here (no `from __future__ import annotations`), as in routes.py.
 """
 
-import json
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -15,7 +14,7 @@ from .body import refuse_unreadable
 from .content import ORDERS, choice
 from .idempotency import create_once
 from .limits import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
-from .message import Message, Page, PageRequest, deleted_wire, wire_bytes
+from .message import Message, Page, PageRequest, deleted_wire
 from .models import (
     CreateMessageRequest,
     DeletedMessageObject,
@@ -26,6 +25,7 @@ from .models import (
 )
 from .params import (
     IN_FLIGHT,
+    THREAD_NOT_FOUND,
     IdempotencyKey,
     IfMatch,
     MessageId,
@@ -47,7 +47,6 @@ _MESSAGE = {200: documented("The message.", MessageObject)}
 _NOT_FOUND = {
     404: documented("No thread with that id in the caller's project, or no message with that id in it.", ErrorResponse)
 }
-_THREAD_NOT_FOUND = {404: documented("No thread with that id in the caller's project.", ErrorResponse)}
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT, description="1 to 100.")]
 Order = Annotated[
@@ -60,16 +59,8 @@ Cursor = Annotated[str | None, Query(pattern="^msg", description="A message id; 
 RunId = Annotated[str | None, Query(description="Only the messages of this run.")]
 
 
-def _json(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
-    """The answer, as text; as UTF-8 bytes (which Powertools sends base64-encoded) when that is smaller in the
-    answer Lambda carries, as it is for text mostly outside ASCII: Lambda escapes it to up to 12 bytes a character,
-    base64 takes 4/3 of its UTF-8."""
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    payload: str | bytes = text
-    encoded = text.encode("utf-8")
-    if len(encoded) * 4 // 3 < wire_bytes(body):
-        payload = encoded
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=payload, headers=headers)
+def _json(body: dict[str, object], headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
 
 
 def _message_response(message: Message) -> Response[Any]:
@@ -90,7 +81,7 @@ def _list_wire(page: Page) -> dict[str, object]:
 @router.post(
     "/v1/threads/<thread_id>/messages",
     summary="Create a message",
-    responses={**_MESSAGE, **errors("4 MiB"), **_THREAD_NOT_FOUND, **IN_FLIGHT},
+    responses={**_MESSAGE, **errors("4 MiB"), **THREAD_NOT_FOUND, **IN_FLIGHT},
     operation_id="createMessage",
 )
 def create_message(
@@ -120,7 +111,7 @@ def create_message(
 @router.get(
     "/v1/threads/<thread_id>/messages",
     summary="List messages",
-    responses={200: documented("A page of the thread's messages.", MessageListObject), **errors(), **_THREAD_NOT_FOUND},
+    responses={200: documented("A page of the thread's messages.", MessageListObject), **errors(), **THREAD_NOT_FOUND},
     operation_id="listMessages",
 )
 def list_messages(

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from .bucket import ContentBucket
 from .dynamodb import DynamoDBClient, Item, TransactionCanceled, call
 from .exceptions import (
@@ -48,7 +50,7 @@ from .message import (
     wire_bytes,
 )
 from .patch import ThreadPatch
-from .store import Versions, live_thread, new_write_token, to_item
+from .store import Versions, live_thread, metadata_value, new_write_token, to_item
 from .thread import Metadata, Thread, ToolResources, is_issued_thread_id, new_thread_id
 
 if TYPE_CHECKING:
@@ -137,8 +139,9 @@ class MessageStore:
                 if cancelled.failed(0):
                     # Not live in this project (404), or its last position is ahead of this clock: go past it.
                     stored = self._thread_item(cancelled.item(0), thread_id)
-                    live_thread(stored, project, thread_id)
-                    position = max(position, int(stored[LAST_POSITION]["N"]) + 1) if stored else position
+                    live_thread(stored, project, thread_id)  # ThreadNotFound when there is no live thread
+                    assert stored is not None
+                    position = max(position, int(stored[LAST_POSITION]["N"]) + 1)
                     continue
                 if cancelled.failed(1):  # the id is taken (143 bits of randomness: unheard of): draw another
                     message_id = new_message_id()
@@ -225,7 +228,7 @@ class MessageStore:
                                     "#pos": POSITION,
                                 },
                                 "ExpressionAttributeValues": {
-                                    ":md": _metadata_value(metadata),
+                                    ":md": metadata_value(metadata),
                                     ":one": {"N": "1"},
                                     ":seen": {"N": str(stored.version)},
                                 },
@@ -469,7 +472,7 @@ class MessageStore:
             return
         try:
             self._bucket.keep(s3_key)
-        except Exception:  # noqa: BLE001  the cleanup function removes the tag too, on the message's INSERT
+        except (StorageUnavailable, ClientError):  # the cleanup function removes the tag too, on the INSERT
             pass
 
     def _from_item(self, item: Item) -> Message:
@@ -510,10 +513,6 @@ def _pause() -> None:
     time.sleep(_BACKOFF_SECONDS * (1 + secrets.randbelow(4)))
 
 
-def _metadata_value(metadata: Metadata) -> Any:
-    return {"M": {key: {"S": value} for key, value in metadata.items()}}
-
-
 def message_to_item(message: Message, project: str, body: Item) -> Item:
     """The DynamoDB item a message is stored as, `body` its body attribute (`body` or `s3_key`)."""
     item: Item = {
@@ -524,7 +523,7 @@ def message_to_item(message: Message, project: str, body: Item) -> Item:
         "created_at": {"N": str(message.created_at)},
         "version": {"N": str(message.version)},
         "role": {"S": message.role},
-        "metadata": _metadata_value(message.metadata),
+        "metadata": metadata_value(message.metadata),
         **body,
     }
     if message.assistant_id is not None:

@@ -232,7 +232,7 @@ class ThreadStore:
                     ConditionExpression=_LIVE_OWNED_NOT_YET_WRITTEN + " AND #version = :seen",
                     ExpressionAttributeNames=_NAMES,
                     ExpressionAttributeValues={
-                        ":md": _metadata_value(metadata),
+                        ":md": metadata_value(metadata),
                         ":tr": _tool_resources_value(tool_resources),
                         ":one": {"N": "1"},
                         ":project": {"S": project},
@@ -324,7 +324,7 @@ def to_item(thread: Thread, token: str = _NO_TOKEN) -> Item:
         "project": {"S": thread.project},
         "created_at": {"N": str(thread.created_at)},
         "version": {"N": str(thread.version)},
-        "metadata": _metadata_value(thread.metadata),
+        "metadata": metadata_value(thread.metadata),
         "tool_resources": _tool_resources_value(thread.tool_resources),
         "wt0": {"S": token},
         **{slot: {"S": _NO_TOKEN} for slot in _SLOTS[1:]},
@@ -349,7 +349,7 @@ def from_item(item: Item) -> Thread:
 # (boto3's would bring all of boto3 into the function's cold start).
 
 
-def _metadata_value(metadata: Metadata) -> AttributeValue:
+def metadata_value(metadata: Metadata) -> AttributeValue:
     return {"M": {key: {"S": value} for key, value in metadata.items()}}
 
 
