@@ -274,7 +274,24 @@ def test_every_table_is_durable(tables):
         assert props["DeletionProtectionEnabled"] is True, name
     threads = tables["ThreadsTable"]["Properties"]
     assert threads["KeySchema"] == [{"AttributeName": "thread_id", "KeyType": "HASH"}]
-    assert threads["AttributeDefinitions"] == [{"AttributeName": "thread_id", "AttributeType": "S"}]
+    assert threads["AttributeDefinitions"] == [
+        {"AttributeName": "thread_id", "AttributeType": "S"},
+        {"AttributeName": "project", "AttributeType": "S"},
+    ]
+
+
+def test_the_project_index_holds_keys_only_so_that_a_modify_writes_no_index_entry(tables):
+    """The export's index by project: on the attribute every thread item has, keys only (a modify changes
+    neither key, so it writes nothing to the index), and its throttled writes alarm like the table's."""
+    [index] = tables["ThreadsTable"]["Properties"]["GlobalSecondaryIndexes"]
+    assert index == {
+        "IndexName": "by_project",
+        "KeySchema": [
+            {"AttributeName": "project", "KeyType": "HASH"},
+            {"AttributeName": "thread_id", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }
 
 
 def test_tables_use_the_free_aws_owned_key_unless_the_operator_gives_a_key_of_their_own(template, tables):

@@ -38,15 +38,20 @@ class ContentBucket:
         self._client = client
 
     def put_pending(self, key: str, blob: bytes) -> None:
-        _checked(
-            lambda: self._client().put_object(
-                Bucket=self._name,
-                Key=key,
-                Body=blob,
-                ContentType="application/octet-stream",
-                Tagging=PENDING_TAG,
-            )
-        )
+        self._put(key, blob, PENDING_TAG)
+
+    def put(self, key: str, blob: bytes) -> None:
+        """An object kept from the start (an import's: its message is not seen before its thread is stored)."""
+        self._put(key, blob, None)
+
+    def _put(self, key: str, blob: bytes, tagging: str | None) -> None:
+        def put() -> object:
+            client, kind = self._client(), "application/octet-stream"
+            if tagging is None:
+                return client.put_object(Bucket=self._name, Key=key, Body=blob, ContentType=kind)
+            return client.put_object(Bucket=self._name, Key=key, Body=blob, ContentType=kind, Tagging=tagging)
+
+        _checked(put)
 
     def keep(self, key: str) -> None:
         """The object's message is stored: it is no longer an orphan to expire."""

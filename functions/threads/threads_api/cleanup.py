@@ -103,7 +103,7 @@ class Cleanup:
         try:
             self._delete_messages(thread_id, deadline, tally)
             self._delete_prefix(thread_id, deadline, tally)
-        except _Expired:
+        except Expired:
             raise OutOfTime(thread_id, tally.purged) from None
         return tally.purged
 
@@ -164,21 +164,7 @@ class Cleanup:
             {"DeleteRequest": {"Key": {THREAD_KEY: {"S": thread_id}, MESSAGE_KEY: {"S": message_id}}}}
             for message_id in message_ids
         ]
-        attempt = 0
-        while requests:
-            _check(deadline)
-            try:
-                response = call(self._dynamodb.batch_write_item, RequestItems={self._table: requests})
-            except StorageUnavailable:
-                _back_off(attempt, deadline)
-                attempt += 1
-                continue
-            unprocessed = response.get("UnprocessedItems", {}).get(self._table, [])
-            tally.add(messages=len(requests) - len(unprocessed))
-            requests = list(unprocessed)
-            if requests:
-                _back_off(attempt, deadline)
-                attempt += 1
+        batch_write(self._dynamodb, self._table, requests, deadline, lambda done: tally.add(messages=done))
 
     def _delete_objects(self, keys: Sequence[str], deadline: float, tally: _Tally) -> None:
         _check(deadline)
@@ -208,20 +194,47 @@ class Cleanup:
                 return
 
 
-class _Expired(Exception):
+def batch_write(
+    client: DynamoDBClient,
+    table: str,
+    requests: Sequence[WriteRequestUnionTypeDef],
+    deadline: float,
+    done: Callable[[int], None] = lambda count: None,
+) -> None:
+    """One BatchWriteItem of up to 25 requests, its unprocessed items written again, with a backoff after each
+    short answer or throttled call, until all are written or `deadline` passes (OutOfTime's cause, Expired)."""
+    pending = list(requests)
+    attempt = 0
+    while pending:
+        _check(deadline)
+        try:
+            response = call(client.batch_write_item, RequestItems={table: pending})
+        except StorageUnavailable:
+            _back_off(attempt, deadline)
+            attempt += 1
+            continue
+        unprocessed = response.get("UnprocessedItems", {}).get(table, [])
+        done(len(pending) - len(unprocessed))
+        pending = list(unprocessed)
+        if pending:
+            _back_off(attempt, deadline)
+            attempt += 1
+
+
+class Expired(Exception):
     """The deadline passed inside a purge (turned into OutOfTime with what was done)."""
 
 
 def _check(deadline: float) -> None:
     if time.monotonic() >= deadline:
-        raise _Expired
+        raise Expired
 
 
 def _back_off(attempt: int, deadline: float) -> None:
     """Sleep before the next attempt (full jitter, exponential, capped), unless that passes the deadline."""
     delay = random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2**attempt))
     if time.monotonic() + delay >= deadline:
-        raise _Expired
+        raise Expired
     time.sleep(delay)
 
 

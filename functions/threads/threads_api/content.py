@@ -113,6 +113,103 @@ def _string(value: Any, at: Steps, max_length: int | None = None) -> str:
     return value
 
 
+# A saved message's content (an import): the parts as the API answered them, checked with the same rules.
+
+ANNOTATION_TYPES = ("file_citation", "file_path")
+_ANNOTATION_TARGET_KEYS = {"file_citation": ("file_id", "quote"), "file_path": ("file_id",)}
+
+
+def saved_content(value: Any) -> list[dict[str, Any]]:
+    """The content of a saved message object, as it is kept and answered: an array of parts, each as the API
+    wrote it (a text part's `value` and `annotations`, an image's `detail`), the same limits as a create's."""
+    if not isinstance(value, list):
+        fail("list_type", (), value)
+    if not value:
+        fail(EMPTY_ARRAY, (), value)
+    if len(value) > MAX_CONTENT_PARTS:
+        fail("too_long", (), value, max_length=MAX_CONTENT_PARTS, actual_length=len(value))
+    return [_saved_part(part, i) for i, part in enumerate(value)]
+
+
+def _saved_part(part: Any, i: int) -> dict[str, Any]:
+    if not isinstance(part, dict):
+        fail("model_type", (i,), part)
+    if "type" not in part:
+        fail("missing", (i, "type"), None)
+    kind = choice(part["type"], PART_TYPES, (i, "type"))
+    _only_keys(part, ("type", kind), (i,))
+    if kind not in part:
+        fail("missing", (i, kind), None)
+    inner = part[kind]
+    if not isinstance(inner, dict):
+        fail("model_type", (i, kind), inner)
+    if kind == "text":
+        _only_keys(inner, ("value", "annotations"), (i, kind))
+        if "value" not in inner:
+            fail("missing", (i, kind, "value"), None)
+        value = inner["value"]
+        if not isinstance(value, str):
+            fail("string_type", (i, kind, "value"), value)
+        _check_text_length(value, (i, kind, "value"))
+        annotations = inner.get("annotations", [])
+        if not isinstance(annotations, list):
+            fail("list_type", (i, kind, "annotations"), annotations)
+        at = (i, kind, "annotations")
+        return {
+            "type": kind,
+            kind: {"value": value, "annotations": [_annotation(a, (*at, j)) for j, a in enumerate(annotations)]},
+        }
+    reference = "url" if kind == "image_url" else "file_id"
+    _only_keys(inner, (reference, "detail"), (i, kind))
+    if reference not in inner:
+        fail("missing", (i, kind, reference), None)
+    if kind == "image_url":
+        target = _url(inner[reference], (i, kind, reference))
+    else:
+        target = _string(inner[reference], (i, kind, reference), MAX_RESOURCE_ID_LENGTH)
+    detail = inner.get("detail", "auto")
+    if detail is not None or kind == "image_url":  # a run's image file may carry `"detail": null`
+        detail = choice(detail, DETAILS, (i, kind, "detail"))
+    return {"type": kind, kind: {reference: target, "detail": detail}}
+
+
+def _annotation(annotation: Any, at: Steps) -> dict[str, Any]:
+    if not isinstance(annotation, dict):
+        fail("model_type", at, annotation)
+    if "type" not in annotation:
+        fail("missing", (*at, "type"), None)
+    kind = choice(annotation["type"], ANNOTATION_TYPES, (*at, "type"))
+    _only_keys(annotation, ("type", "text", kind, "start_index", "end_index"), at)
+    for key in ("text", kind, "start_index", "end_index"):
+        if key not in annotation:
+            fail("missing", (*at, key), None)
+    text = annotation["text"]
+    if not isinstance(text, str):
+        fail("string_type", (*at, "text"), text)
+    target = annotation[kind]
+    if not isinstance(target, dict):
+        fail("model_type", (*at, kind), target)
+    _only_keys(target, _ANNOTATION_TARGET_KEYS[kind], (*at, kind))
+    if "file_id" not in target:
+        fail("missing", (*at, kind, "file_id"), None)
+    _string(target["file_id"], (*at, kind, "file_id"), MAX_RESOURCE_ID_LENGTH)
+    if "quote" in target and not isinstance(target["quote"], str):
+        fail("string_type", (*at, kind, "quote"), target["quote"])
+    for key in ("start_index", "end_index"):
+        index = annotation[key]
+        if not isinstance(index, int) or isinstance(index, bool):
+            fail("int_type", (*at, key), index)
+        if index < 0:
+            fail("greater_than_equal", (*at, key), index, ge=0)
+    return {
+        "type": kind,
+        "text": text,
+        kind: dict(target),
+        "start_index": annotation["start_index"],
+        "end_index": annotation["end_index"],
+    }
+
+
 # A URI as RFC 3986 writes it (section 3), for the two forms an image URL takes: `http(s)://authority/path?query
 # #fragment` and `data:image/...` (a path). Only its characters and its parts are checked; nothing is decoded.
 _PCT = "%[0-9A-Fa-f]{2}"

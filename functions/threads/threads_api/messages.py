@@ -37,6 +37,7 @@ from .message import (
     POSITION,
     POSITION_INDEX,
     POSITIONS_PER_MS,
+    POSITIONS_PER_SECOND,
     S3_KEY,
     THREAD_KEY,
     Attachments,
@@ -117,12 +118,12 @@ class MessageStore:
         """Add a message at the end of the thread: one transaction, which moves the thread's last position on."""
         if not is_issued_thread_id(thread_id):
             raise ThreadNotFound(thread_id)
-        created_at = int(time.time())
         position = now_position()
         message_id = new_message_id()
         body, s3_key = self._place_body(thread_id, message_id, draft)
         for _ in range(_ATTEMPTS):
-            message = _drafted(draft, message_id, thread_id, created_at, position)
+            # A message's second is its position's: created_at never runs backwards along the thread's order.
+            message = _drafted(draft, message_id, thread_id, position // POSITIONS_PER_SECOND, position)
             try:
                 call(
                     self._client.transact_write_items,
@@ -162,14 +163,14 @@ class MessageStore:
     ) -> Thread:
         """A new thread and its messages, in array order, in one transaction: all of them or nothing."""
         for _ in range(_ATTEMPTS):
+            first = now_position()
             thread = Thread(
                 id=new_thread_id(),
                 project=project,
-                created_at=int(time.time()),
+                created_at=first // POSITIONS_PER_SECOND,
                 metadata=metadata,
                 tool_resources=tool_resources,
             )
-            first = now_position()
             thread_item = to_item(thread, new_write_token())
             thread_item[LAST_POSITION] = {"N": str(first + len(drafts) - 1)}
             actions: list[TransactWriteItemTypeDef] = [
@@ -303,7 +304,7 @@ class MessageStore:
         item = found.get(message_id)
         if item is None or POSITION not in item:
             raise MessageNotFound(message_id)
-        message = self._from_item(item) if with_body else _without_body(item)
+        message = self.from_item(item) if with_body else _without_body(item)
         if expected is not None and message.version not in expected:
             raise PreconditionFailed("message")
         return message
@@ -335,7 +336,7 @@ class MessageStore:
         messages: list[Message] = []
         size = 0
         for item in items:
-            message = self._from_item(item)
+            message = self.from_item(item)
             size += wire_bytes(message.to_wire())
             if messages and size > self._max_page_bytes:
                 return Page(messages, has_more=True)
@@ -475,7 +476,8 @@ class MessageStore:
         except (StorageUnavailable, ClientError):  # the cleanup function removes the tag too, on the INSERT
             pass
 
-    def _from_item(self, item: Item) -> Message:
+    def from_item(self, item: Item) -> Message:
+        """The message a stored item holds, its body read from the bucket when it is not in the item."""
         blob = item[BODY]["B"] if BODY in item else self._bucket.get(item[S3_KEY]["S"])
         body = decode_body(blob)
         return replace(_without_body(item), content=body["content"], attachments=body["attachments"])

@@ -197,7 +197,7 @@ class ThreadStore:
                 )
             except ConditionFailed as failed:
                 stored = self._stored_item(failed, thread_id)
-                if stored is not None and stored["project"]["S"] == project and _version_written(stored, token):
+                if stored is not None and _owner(stored) == project and _version_written(stored, token):
                     return  # a resend of this delete, which DynamoDB had applied
                 _check_version(live_thread(stored, project, thread_id), expected)
                 continue  # at a version If-Match names, but not the one pinned: it changed meanwhile
@@ -279,10 +279,16 @@ class ThreadStore:
 
 
 def live_thread(item: Item | None, project: str, thread_id: str) -> Thread:
-    """The thread an item holds: ThreadNotFound if there is none, it is another project's, or a tombstone."""
-    if item is None or item["project"]["S"] != project or "deleted_at" in item:
+    """The thread an item holds: ThreadNotFound if there is none, it is another project's, a tombstone, or an
+    import's claim on the id (which has no project)."""
+    if item is None or _owner(item) != project or "deleted_at" in item:
         raise ThreadNotFound(thread_id)
     return from_item(item)
+
+
+def _owner(item: Item) -> str | None:
+    owner = item.get("project")
+    return owner["S"] if owner is not None else None
 
 
 def _version_written(item: Item | None, token: str) -> int | None:
