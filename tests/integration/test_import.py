@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import io
 import itertools
-import uuid
 import json
 import string
-from pathlib import Path
+import uuid
 
 import boto3
 import pytest
@@ -138,7 +137,7 @@ def saved_threads(draw) -> list[dict]:
     """Threads and their messages in the export's order: each thread, then its messages by created_at."""
     lines: list[dict] = []
     count = 0
-    for t in range(draw(st.integers(1, 3))):
+    for _ in range(draw(st.integers(1, 3))):
         tid = f"thread_{next(EXAMPLES):08d}" + draw(st.text(ALNUM, min_size=16, max_size=16))
         tools = draw(
             st.sampled_from(
@@ -303,7 +302,8 @@ REFUSED = [
     (
         "content",
         lambda tid: [thread_line(tid), message_line(message_id(1), tid, content=[])],
-        "line 2: Invalid 'content': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+        "line 2: Invalid 'content': empty array. Expected an array with minimum length 1, but got an empty array"
+        " instead.",
     ),
     (
         "annotation",
@@ -348,7 +348,7 @@ REFUSED = [
         lambda tid: [thread_line(tid), {**message_line(message_id(1), tid), "object": "thread.run"}],
         "line 2: Invalid value: 'thread.run'.",
     ),
-    ("no thread", lambda tid: [message_line(message_id(1), tid)], f"line 1: no thread object for"),
+    ("no thread", lambda tid: [message_line(message_id(1), tid)], "line 1: no thread object for"),
     ("two threads", lambda tid: [thread_line(tid), thread_line(tid)], "line 2: a second thread object for"),
     (
         "same message twice",
