@@ -20,7 +20,7 @@ REGION ?= $(call SAMCONFIG,region)
 STACK_CHECK = $(UV) run --locked python -m admin.stack --stack $(STACK) $(if $(REGION),--region $(REGION))
 export SAM_CLI_TELEMETRY = 0
 
-.PHONY: help setup serve python keys load bench invoke sam-invoke check test lint openapi requirements build deploy \
+.PHONY: help setup serve python keys threads load import-bench bench invoke sam-invoke check test lint openapi requirements build deploy \
 	deploy-guided outputs logs status delete-failed mutate
 
 help: ## List the targets
@@ -45,6 +45,9 @@ node_modules/.package-lock.json: package-lock.json
 serve: setup ## Serve the API on http://127.0.0.1:3000/v1 (PORT=0: any free port) on an embedded DynamoDB
 	@$(UV) run --locked python -m local.server
 
+threads: setup ## Import saved threads with their ids, export a project's: make threads ARGS="import FILE --project P" (export; --endpoint URL: local)
+	@$(UV) run --locked python -m admin.threads $(if $(findstring --endpoint,$(ARGS)),,--stack $(STACK) $(if $(REGION),--region $(REGION))) $(ARGS)
+
 python: setup ## The project's Python, with its packages (openai, boto3): paste make serve's snippet here
 	@$(UV) run --locked python $(ARGS)
 
@@ -53,6 +56,9 @@ keys: setup ## API keys of the deployed stack: make keys ARGS="create --project 
 
 load: setup node_modules/.package-lock.json ## Modify throughput through the local endpoint, 8 concurrent clients, on moto and dynalite
 	$(UV) run --locked python -m bench.serve_load
+
+import-bench: setup node_modules/.package-lock.json ## Import and export throughput: 1,000 threads and 100,000 messages, on moto and dynalite
+	$(UV) run --locked python -m bench.imports $(BENCH_ARGS)
 
 bench: setup ## Cold start, warm requests, DynamoDB calls, size vs the floor: bench/out/REPORT.md (PUBLISH=1: bench/; QUICK=1: smoke)
 	$(UV) run --locked python -m bench.run $(if $(QUICK),--quick) $(if $(PUBLISH),--publish) $(BENCH_ARGS)

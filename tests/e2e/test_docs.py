@@ -49,7 +49,7 @@ FENCE = re.compile(r"^(?P<indent> *)```(?P<info>.*)$")
 MARKS = {
     # Needs an AWS account and credentials: the deploy, the deployed stack's targets, the AWS CLI.
     "aws": re.compile(
-        r"(make (deploy|deploy-guided|outputs|logs|status|delete-failed)( |$)|make keys ARGS=\"(?!--endpoint)|aws )"
+        r"(make (deploy|deploy-guided|outputs|logs|status|delete-failed)( |$)|make (keys|threads) ARGS=\"(?!--endpoint)|aws )"
     ),
     # Needs Docker: SAM's emulator.
     "docker": re.compile(r"make sam-invoke "),
@@ -483,6 +483,9 @@ def placeholders(server, key: str) -> dict[str, str]:
         "http://127.0.0.1:3000": origin,
         "<your key>": key,
         "<the key make serve printed>": key,
+        "<the DynamoDB URL make serve printed>": re.search(
+            r"--endpoint (http://127\.0\.0\.1:\d+) ", server.banner
+        ).group(1),
     }
 
 

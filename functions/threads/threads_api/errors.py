@@ -59,6 +59,16 @@ def invalid_thread_id(thread_id: str) -> ApiError:
     )
 
 
+def invalid_saved_id(name: str, value: str, prefix: str) -> ApiError:
+    """An import's saved object with an id of another shape than OpenAI's (and this service's)."""
+    return ApiError(
+        400,
+        f"Invalid '{name}': '{value}'. Expected an ID of '{prefix}' followed by 24 letters and digits.",
+        param=name,
+        code="invalid_value",
+    )
+
+
 def unknown_parameter(path: str) -> ApiError:
     return ApiError(400, f"Unknown parameter: '{path}'.", param=path, code="unknown_parameter")
 

@@ -133,12 +133,7 @@ def _first_error(invalid: ValidationError, document: dict[str, Any]) -> ApiError
 
 def _invalid_id(name: str, value: str, document: dict[str, Any]) -> ApiError:
     prefix = MESSAGE_ID_PREFIX if name == "id" and document.get("object") == "thread.message" else THREAD_ID_PREFIX
-    return ApiError(
-        400,
-        f"Invalid '{name}': '{value}'. Expected an ID of '{prefix}' followed by 24 letters and digits.",
-        param=name,
-        code="invalid_value",
-    )
+    return errors.invalid_saved_id(name, value, prefix)
 
 
 def _thread(saved: SavedThread, project: str) -> Thread:
