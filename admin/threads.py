@@ -137,12 +137,12 @@ class Group:
         if self.refusals:
             return self.refusals[0]
         if self.thread is None:
-            return f"{self._lines()}: no thread object for {self.thread_id}"
+            return f"{self.lines()}: no thread object for {self.thread_id}"
         if self.messages > MAX_IMPORTED_MESSAGES:
-            return f"{self._lines()}: {self.thread_id} has more than {MAX_IMPORTED_MESSAGES:,} messages"
+            return f"{self.lines()}: {self.thread_id} has more than {MAX_IMPORTED_MESSAGES:,} messages"
         return None
 
-    def _lines(self) -> str:
+    def lines(self) -> str:
         return (
             f"line {self.first_line}"
             if self.first_line == self.last_line
@@ -176,7 +176,7 @@ def groups(path: Path, project: str, refused: Callable[[str], None], read: Calla
                     continue
                 if current is None or current.thread_id != thread_id:
                     if current is not None:
-                        done[current.thread_id] = current._lines()
+                        done[current.thread_id] = current.lines()
                         yield current
                         current = None
                     if thread_id in done:
@@ -233,8 +233,9 @@ class Summary:
 class Progress:
     """A progress bar on a terminal (rich): the file read, threads and messages imported, each per second."""
 
-    def __init__(self, total_bytes: int, enabled: bool):
+    def __init__(self, total_bytes: int | None, enabled: bool):
         self._bar: Any = None
+        self._read: Any = None
         if enabled:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
@@ -247,7 +248,8 @@ class Progress:
                 console=Console(stderr=True),
                 transient=False,
             )
-            self._read = self._bar.add_task("file", total=total_bytes)
+            if total_bytes is not None:
+                self._read = self._bar.add_task("file", total=total_bytes)
             self._threads = self._bar.add_task("threads", total=None)
             self._messages = self._bar.add_task("messages", total=None)
 
@@ -261,7 +263,7 @@ class Progress:
             self._bar.stop()
 
     def read(self, count: int) -> None:
-        if self._bar is not None:
+        if self._read is not None:
             self._bar.advance(self._read, count)
 
     def threads(self, count: int = 1) -> None:
@@ -313,7 +315,7 @@ def import_file(
             except Refusal as refusal:
                 with lock:
                     summary.refused_threads += 1
-                report(f"{group._lines()}: {refusal}")
+                report(f"{group.lines()}: {refusal}")
                 return
             with lock:
                 if outcome is Outcome.IMPORTED:
@@ -350,7 +352,7 @@ def export_project(project: str, where: Storage, out: IO[bytes], show_progress: 
     returns how many threads and messages."""
     export = ProjectExport(where.dynamodb, where.tables, where.content())
     threads = messages = 0
-    with Progress(0, show_progress) as progress:
+    with Progress(None, show_progress) as progress:
         for thread in export.threads(project):
             out.write(_json_line(thread.to_wire()))
             for message in export.messages(thread.id):
