@@ -69,7 +69,8 @@ def _check_text_length(text: str, at: Steps) -> None:
         fail("string_too_long", at, text, max_length=MAX_TEXT_LENGTH)
 
 
-def _part(part: Any, i: int) -> dict[str, Any]:
+def _typed(part: Any, i: int) -> tuple[str, Any]:
+    """A part's type, and what it holds under that type's key (its only other key)."""
     if not isinstance(part, dict):
         fail("model_type", (i,), part)
     if "type" not in part:
@@ -79,6 +80,11 @@ def _part(part: Any, i: int) -> dict[str, Any]:
     if kind not in part:
         fail("missing", (i, kind), None)
     inner = part[kind]
+    return kind, inner
+
+
+def _part(part: Any, i: int) -> dict[str, Any]:
+    kind, inner = _typed(part, i)
     if kind == "text":
         text = _string(inner, (i, "text"))
         _check_text_length(text, (i, "text"))
@@ -132,15 +138,7 @@ def saved_content(value: Any) -> list[dict[str, Any]]:
 
 
 def _saved_part(part: Any, i: int) -> dict[str, Any]:
-    if not isinstance(part, dict):
-        fail("model_type", (i,), part)
-    if "type" not in part:
-        fail("missing", (i, "type"), None)
-    kind = choice(part["type"], PART_TYPES, (i, "type"))
-    _only_keys(part, ("type", kind), (i,))
-    if kind not in part:
-        fail("missing", (i, kind), None)
-    inner = part[kind]
+    kind, inner = _typed(part, i)
     if not isinstance(inner, dict):
         fail("model_type", (i, kind), inner)
     if kind == "text":
