@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import pathlib
+import resource
 import subprocess
 import sys
 import tempfile
@@ -118,6 +119,11 @@ def run_command(args: list[str], out: int | None = None) -> tuple[float, float, 
     return wall, cpu, process.stdout if out is None else ""
 
 
+def peak_rss_mb() -> float:
+    """The largest peak memory of the commands run so far (each run is a fresh process)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def own_cpu() -> float:
     """This process's CPU seconds: the embedded moto server runs in it."""
     times = os.times()
@@ -157,6 +163,7 @@ def main() -> None:
                     "importer_cpu_seconds": round(importer_cpu, 2),
                     "server_cpu_seconds": round(server, 2),
                     "second_run_seconds": round(again, 2),
+                    "largest_peak_rss_mb": round(peak_rss_mb(), 1),
                     "summary": summary.strip(),
                 }
                 if kind in args.export_on:
