@@ -4,8 +4,10 @@ messages and keys."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from local.stack import buckets, functions, local_bucket_name, local_table_name, resolve_environment, tables
 from local.storage import EMBEDDED_AWS, untag_missing_objects_as_s3_does
@@ -29,6 +31,27 @@ def _environment() -> dict[str, str]:
 
 
 @contextmanager
+def _one_request_at_a_time() -> Iterator[None]:
+    """moto in process answers one request at a time, as the embedded server does (storage._OneRequestAtATime):
+    its tables are plain Python objects, which a request served on another thread (the cleanup's workers
+    deleting while it reads the next page) would change under an iteration."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    original = BotocoreStubber.process_request
+    lock = threading.RLock()
+
+    def process_request(self: BotocoreStubber, request: Any) -> Any:
+        with lock:
+            return original(self, request)
+
+    BotocoreStubber.process_request = process_request  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BotocoreStubber.process_request = original  # type: ignore[method-assign]
+
+
+@contextmanager
 def embedded_dynamodb(seed: bool = True, messages: bool = False) -> Iterator[object]:
     """Within it, the functions' DynamoDB and S3 calls reach in-memory tables and buckets; yields the boto3
     DynamoDB client. `messages`: BASIC holds the fixture messages (the sample events name them)."""
@@ -45,7 +68,7 @@ def embedded_dynamodb(seed: bool = True, messages: bool = False) -> Iterator[obj
     os.environ.update(environment)
     resources.reset()
     try:
-        with mock_aws():
+        with mock_aws(), _one_request_at_a_time():
             client = boto3.client("dynamodb")
             for logical_id in tables():
                 create_table(client, local_table_name(logical_id), logical_id)
