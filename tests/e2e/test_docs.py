@@ -49,7 +49,8 @@ FENCE = re.compile(r"^(?P<indent> *)```(?P<info>.*)$")
 MARKS = {
     # Needs an AWS account and credentials: the deploy, the deployed stack's targets, the AWS CLI.
     "aws": re.compile(
-        r"(make (deploy|deploy-guided|outputs|logs|status|delete-failed)( |$)|make (keys|threads) ARGS=\"(?!--endpoint)|aws )"
+        r"(make (deploy|deploy-guided|outputs|logs|status|delete-failed)( |$)"
+        r"|make (keys|threads) ARGS=\"(?!--endpoint)|aws )"
     ),
     # Needs Docker: SAM's emulator.
     "docker": re.compile(r"make sam-invoke "),
