@@ -89,6 +89,7 @@ LAMBDA_ENVIRONMENT = {
     "API_KEY_CACHE_SECONDS": "30",
     "POWERTOOLS_SERVICE_NAME": "threads",
     "POWERTOOLS_LOG_LEVEL": "INFO",
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",
     "PYTHONDONTWRITEBYTECODE": "1",  # /var/task is read only: nothing compiled is ever kept between cold starts
 }
 

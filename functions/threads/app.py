@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# isort: off
+import threads_api  # noqa: F401  (first: before Powertools is imported, its packages' re-exports are made lazy)
+
+# isort: on
 import base64
 import importlib
 import json

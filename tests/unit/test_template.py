@@ -874,3 +874,14 @@ def test_the_local_stand_in_refuses_a_filter_operator_it_does_not_evaluate():
     ):
         with pytest.raises(streams.UnsupportedPattern):
             streams.check_pattern(unsupported)
+
+
+def test_the_bench_measures_the_function_with_the_templates_own_settings(functions):
+    # The cold start `make bench` measures is the deployed function's: each variable the template sets to a
+    # fixed value (pydantic's plugin scan turned off, the log level...) is set alike in the bench's environment.
+    from bench.run import LAMBDA_ENVIRONMENT
+
+    variables = functions["ThreadsFunction"]["Environment"]["Variables"]
+    fixed = {name: value for name, value in variables.items() if isinstance(value, str)}
+    assert fixed["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
+    assert {name: LAMBDA_ENVIRONMENT.get(name) for name in fixed} == fixed

@@ -1,0 +1,111 @@
+"""What a cold start loads: only what the first modify uses, and the rest of Powertools still there on first use.
+
+Each test runs the real entry point in a fresh Python, as an execution environment starts, with DynamoDB answered at
+botocore's HTTP layer (`bench/canned.py`), so that nothing but the function's own imports is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+COLD = textwrap.dedent(
+    """
+    import json, sys
+
+    import app
+    from threads_api import resources
+    import canned
+
+    canned.install(resources.dynamodb_client())
+    with open(sys.argv[1], encoding="utf-8") as file:
+        event = json.load(file)
+
+    class Context:
+        function_name = "ThreadsFunction"
+        memory_limit_in_mb = 512
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ThreadsFunction"
+        aws_request_id = "00000000-0000-4000-8000-000000000000"
+
+    status = app.lambda_handler(event, Context())["statusCode"]
+    """
+)
+
+
+def run(script: str) -> dict:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / "threads"), str(ROOT / "bench")]),
+        "TABLE_NAME": "threads-bench",
+        "KEYS_TABLE_NAME": "threads-bench-keys",
+        "MESSAGES_TABLE_NAME": "threads-bench-messages",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", COLD + textwrap.dedent(script), str(ROOT / "events" / "modify-metadata.json")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_a_cold_modify_loads_neither_the_other_resolvers_nor_the_other_event_classes():
+    found = run(
+        """
+        unused = [
+            "asyncio",
+            "aws_lambda_powertools.event_handler.appsync",
+            "aws_lambda_powertools.event_handler.bedrock_agent",
+            "aws_lambda_powertools.event_handler.vpc_lattice",
+            "aws_lambda_powertools.utilities.data_classes.kinesis_firehose_event",
+            "aws_lambda_powertools.utilities.data_classes.sqs_event",
+        ]
+        print(json.dumps({"status": status, "loaded": [name for name in unused if name in sys.modules]}))
+        """
+    )
+    assert found == {"status": 200, "loaded": []}
+
+
+def test_every_name_the_deferred_packages_offer_is_still_there_and_is_the_packages_own():
+    found = run(
+        """
+        import aws_lambda_powertools.event_handler as handlers
+        import aws_lambda_powertools.utilities.data_classes as events
+        from aws_lambda_powertools.event_handler import AppSyncResolver, APIGatewayHttpResolver, content_types
+        from aws_lambda_powertools.event_handler.appsync import AppSyncResolver as own_appsync
+        from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver as own_http
+        from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent
+
+        same = [AppSyncResolver is own_appsync, APIGatewayHttpResolver is own_http, events.SQSEvent is SQSEvent]
+        submodule = content_types is sys.modules["aws_lambda_powertools.event_handler.content_types"]
+        offered = sorted(name for name in handlers.__all__ if not hasattr(handlers, name))  # __all__: the whole __init__
+        print(json.dumps({
+            "status": status,
+            "same": same,
+            "submodule": submodule,
+            "missing": offered,
+            "complete": "__getattr__" not in vars(handlers),
+            "unknown": hasattr(events, "NoSuchEvent"),
+        }))
+        """
+    )
+    assert found == {
+        "status": 200,
+        "same": [True, True, True],
+        "submodule": True,
+        "missing": [],
+        "complete": True,
+        "unknown": False,
+    }
