@@ -8,7 +8,10 @@ import, so nothing is imported in the measured path beyond what the handler impo
 standard output is `BENCH <json>`; times are `time.perf_counter_ns()` (CLOCK_MONOTONIC, shared by every process
 on Linux, so the parent can measure from the moment it started this process).
 
-The `-stages` variants import in steps and invoke several times, to show where the time goes.
+The `-stages` variants import in steps and invoke several times, to show where the time goes. The `-restore`
+variants play SnapStart: a stand-in for the runtime's `snapshot_restore_py` records the hooks the entry point
+registers; after the import (the initialisation), the before-snapshot hooks run, then the after-restore hooks,
+which start the clock, then the first modify, which stops it (and a second modify, for reference).
 """
 
 import time
@@ -24,6 +27,15 @@ marks: list[tuple[str, int]] = [("start", STARTED)]
 def mark(name: str) -> None:
     marks.append((name, time.perf_counter_ns()))
 
+
+hooks: dict[str, list] = {"before_snapshot": [], "after_restore": []}
+if VARIANT.endswith("-restore"):
+    import types
+
+    runtime = types.ModuleType("snapshot_restore_py")
+    runtime.register_before_snapshot = lambda hook, *a, **k: hooks["before_snapshot"].append((hook, a, k))
+    runtime.register_after_restore = lambda hook, *a, **k: hooks["after_restore"].append((hook, a, k))
+    sys.modules["snapshot_restore_py"] = runtime
 
 if VARIANT == "ours-stages":
     import botocore.session  # noqa: F401
@@ -56,8 +68,12 @@ if VARIANT.startswith("ours"):
     import app
     from threads_api import resources
 
-    mark("import app" if VARIANT == "ours" else "import app (resolver with validation, exception handlers)")
+    mark("import app" if VARIANT != "ours-stages" else "import app (resolver with validation, exception handlers)")
     handler = app.lambda_handler
+    for hook, args, kwargs in hooks["before_snapshot"]:
+        hook(*args, **kwargs)
+    if VARIANT == "ours-restore":
+        mark("before the snapshot")
     client = resources.dynamodb_client()
     mark("create the DynamoDB client")
 else:
@@ -101,10 +117,18 @@ class Context:
 with open(sys.argv[2], encoding="utf-8") as file:
     event = json.load(file)
 mark("install the canned DynamoDB, read the event")
+RESTORED = time.perf_counter_ns()
+for hook, args, kwargs in hooks["after_restore"]:
+    hook(*args, **kwargs)
+if VARIANT.endswith("-restore"):
+    mark("after-restore hooks")
 status = handler(event, Context())["statusCode"]
 mark("first modify")
 ENDED = marks[-1][1]
 calls_in_first = list(botocore_ns)
+if VARIANT.endswith("-restore"):
+    handler(event, Context())
+    mark("second modify")
 
 if VARIANT.endswith("-stages"):
     handler(event, Context())
@@ -130,6 +154,8 @@ result = {
     "status": status,
     "started_ns": STARTED,
     "ended_ns": ENDED,
+    "restored_ns": RESTORED,
+    "hooks": {name: len(registered) for name, registered in hooks.items()},
     "marks": marks,
     "botocore_call_ns": calls_in_first,
     "maxrss_kb": usage.ru_maxrss,

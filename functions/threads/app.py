@@ -7,11 +7,10 @@ import threads_api  # noqa: F401  (first: before Powertools is imported, its pac
 
 # isort: on
 import base64
-import importlib
 import json
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -22,8 +21,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.shared.json_encoder import Encoder
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from threads_api import document, errors, message_routes, resources, routes
+from threads_api import document, errors, keys, message_routes, resources, routes
 from threads_api.body import as_json_text_event, read_json_body
+from threads_api.dynamodb import answered_in_process
 from threads_api.errors import ApiError
 from threads_api.exceptions import (
     DomainError,
@@ -40,6 +40,9 @@ from threads_api.exceptions import (
 )
 from threads_api.limits import MAX_BODY_BYTES, MAX_CREATE_BODY_BYTES
 from threads_api.validation import first_error
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 
@@ -62,19 +65,16 @@ app.include_router(routes.router)
 app.include_router(message_routes.router)
 app.include_router(document.router)
 
-# SnapStart resumes many execution environments from one snapshot of this initialised module. Thread ids need
-# nothing done: they come from `secrets`, each drawn from the operating system (os.urandom) when it is made, so
-# after the restore, and no random generator state of ours is in the snapshot to be shared. The DynamoDB client
-# (and the key answers cached by it) is dropped instead, so that each restored environment makes its own, with
-# fresh connections and credentials. The message store's modules, which a cold start leaves to the first message
-# request, are imported before the snapshot instead: there they cost no restored environment anything.
+# SnapStart resumes many execution environments from one snapshot of this initialised module. Before the snapshot,
+# `_before_snapshot` does what each restored environment would otherwise do on its first requests; after each
+# restore, `resources.after_restore` renews what may not be kept (it says what, and why).
 try:
     from snapshot_restore_py import register_after_restore, register_before_snapshot
 except ImportError:  # only the Lambda runtime has it; nothing is ever restored elsewhere
     pass
 else:
-    register_after_restore(resources.reset)
-    register_before_snapshot(importlib.import_module, "threads_api.messages")
+    register_before_snapshot(lambda: _before_snapshot())
+    register_after_restore(resources.after_restore)
 
 
 def _unavailable(failure: StorageUnavailable) -> ApiError:
@@ -157,6 +157,84 @@ def _carried(response: dict[str, Any]) -> dict[str, Any]:
             response["body"] = base64.b64encode(encoded).decode("ascii")
             response["isBase64Encoded"] = True
     return response
+
+
+# Priming: one request per route, each as far as it goes without DynamoDB but the modify, whose calls are answered
+# in process (dynamodb.answered_in_process), under a key and a thread made up for it and forgotten after.
+_PRIMING_PROJECT = "proj_snapshot"
+_PRIMING_THREAD = "thread_SnapshotPriming000000000"
+_PRIMING_ANSWERS = {
+    "GetItem": {"Item": {"key_hash": {"S": "-"}, "project": {"S": _PRIMING_PROJECT}, "revoked": {"BOOL": False}}},
+    "UpdateItem": {
+        "Attributes": {
+            "thread_id": {"S": _PRIMING_THREAD},
+            "project": {"S": _PRIMING_PROJECT},
+            "created_at": {"N": "0"},
+            "version": {"N": "2"},
+            "metadata": {"M": {"primed": {"S": "yes"}}},
+            "tool_resources": {"M": {}},
+        }
+    },
+}
+_PRIMING_REQUESTS: tuple[
+    tuple[str, str, dict[str, Any] | None], ...
+] = (  # (method, path, body): the modify answered 200, every other route a 400 or 404 of its own
+    ("POST", f"/v1/threads/{_PRIMING_THREAD}", {"metadata": {"primed": "yes"}}),
+    ("POST", "/v1/threads", {"metadata": []}),
+    ("GET", "/v1/threads/thread_", None),
+    ("DELETE", "/v1/threads/thread_", None),
+    ("POST", "/v1/threads/thread_/messages", {"role": "user", "content": "primed"}),
+    ("GET", "/v1/threads/thread_/messages", None),
+    ("GET", "/v1/threads/thread_/messages/msg_", None),
+    ("POST", "/v1/threads/thread_/messages/msg_", {"metadata": {}}),
+    ("DELETE", "/v1/threads/thread_/messages/msg_", None),
+)
+
+
+class _PrimingContext:
+    function_name = "snapshot"
+    memory_limit_in_mb = 0
+    invoked_function_arn = "snapshot"
+    aws_request_id = "snapshot"
+
+
+def prime() -> list[int]:
+    """Serve the priming requests; their statuses. The key check, the routing, each route's validation (which
+    Powertools builds on a route's first request), the models, and botocore's first GetItem and UpdateItem are
+    then done, the key's answer dropped (the Logger is left out: it counts a restored environment's first request
+    as its cold start)."""
+    client = resources.dynamodb_client()
+    secret = keys.new_secret()
+    statuses = []
+    with answered_in_process(client, _PRIMING_ANSWERS):
+        for method, path, body in _PRIMING_REQUESTS:
+            event = {
+                "version": "2.0",
+                "routeKey": "$default",
+                "rawPath": path,
+                "rawQueryString": "",
+                "headers": {"authorization": f"Bearer {secret}", "content-type": "application/json"},
+                "requestContext": {
+                    "http": {"method": method, "path": path},
+                    "requestId": "snapshot",
+                    "stage": "$default",
+                },
+                "body": None if body is None else json.dumps(body),
+                "isBase64Encoded": False,
+            }
+            app.context["project"] = _caller_project(event)
+            answered = app.resolve(as_json_text_event(event), cast("LambdaContext", _PrimingContext()))
+            statuses.append(answered["statusCode"])
+    resources.authenticator.cache_clear()
+    return statuses
+
+
+def _before_snapshot() -> None:
+    resources.before_snapshot()
+    try:
+        prime()
+    except Exception:  # a snapshot less primed still serves: each first request does the rest
+        logger.exception("priming failed")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)

@@ -1,4 +1,6 @@
-"""What SnapStart needs of the code: a restored environment makes its own DynamoDB client and unique ids.
+"""What SnapStart needs of the code: a snapshot that holds what first requests would make, and restored environments
+that renew what may not be shared (their retries' random waits, connections, cached key answers) and issue unique
+ids.
 
 `snapshot_restore_py` exists only in the Lambda runtime, so each test runs the real entry point in a child
 Python with a stand-in module that records the hooks `app` registers, then plays the runtime's part.
@@ -27,6 +29,10 @@ RUNTIME = textwrap.dedent(
 
     import app  # the initialisation a snapshot is taken of
 
+    def snapshot():
+        for hook, args, kwargs in hooks["before_snapshot"]:
+            hook(*args, **kwargs)
+
     def restore():
         for hook, args, kwargs in hooks["after_restore"]:
             hook(*args, **kwargs)
@@ -34,11 +40,15 @@ RUNTIME = textwrap.dedent(
 )
 
 
-def run(script: str) -> dict:
+def run(script: str, **variables: str) -> dict:
     env = {
         **os.environ,
+        **variables,
         "PYTHONPATH": str(ROOT / "functions" / "threads"),
         "TABLE_NAME": "threads-snapstart",
+        "KEYS_TABLE_NAME": "threads-snapstart-keys",
+        "MESSAGES_TABLE_NAME": "threads-snapstart-messages",
+        "CONTENT_BUCKET_NAME": "threads-snapstart-content",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -55,23 +65,52 @@ def run(script: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_a_restored_environment_makes_a_new_dynamodb_client():
+def test_a_restored_environment_keeps_its_clients_and_renews_what_may_not_be_shared():
     found = run(
         """
-        from threads_api.routes import thread_store
+        import random
+        from threads_api import resources
 
-        before = thread_store()  # a client made before the snapshot, e.g. by a warm-up
+        snapshot()
+        store, client, check = resources.thread_store(), resources.dynamodb_client(), resources.authenticator()
+        pools = client._endpoint.http_session._manager.pools
+        pools["stands for a connection made before the snapshot"] = None  # what closing empties
+        random.seed(20261206)  # stands for the generator's state in the snapshot, the same in every environment
         restore()
-        after = thread_store()
         print(json.dumps({
-            "hooks": len(hooks["after_restore"]),
-            "new_store": after is not before,
-            "new_client": after._client is not before._client,
-            "same_table": after._table == before._table,
+            "hooks": {name: len(registered) for name, registered in hooks.items()},
+            "same_store": resources.thread_store() is store,
+            "same_client": resources.dynamodb_client() is client,
+            "new_key_cache": resources.authenticator() is not check,
+            "pools": len(pools),
+            "reseeded": random.random() != random.Random(20261206).random(),
         }))
         """
     )
-    assert found == {"hooks": 1, "new_store": True, "new_client": True, "same_table": True}
+    assert found == {
+        "hooks": {"before_snapshot": 1, "after_restore": 1},
+        "same_store": True,
+        "same_client": True,
+        "new_key_cache": True,
+        "pools": 0,
+        "reseeded": True,
+    }
+
+
+def test_priming_serves_every_route_once_and_sends_nothing():
+    # DynamoDB is a closed port here: a request sent would fail (a 503), not answer.
+    found = run(
+        """
+        import os
+        from threads_api import resources
+
+        resources.before_snapshot()
+        statuses = app.prime()
+        print(json.dumps({"statuses": statuses, "cached_keys": len(resources.authenticator()._valid)}))
+        """,
+        AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:9",
+    )
+    assert found == {"statuses": [200, 400, 404, 404, 404, 404, 404, 404, 404], "cached_keys": 0}
 
 
 def test_environments_resumed_from_one_snapshot_issue_different_thread_ids():
@@ -108,8 +147,7 @@ def test_the_message_store_is_imported_before_the_snapshot_not_at_a_cold_start()
         """
         lazy = {"threads_api.messages", "threads_api.bucket"}
         at_init = sorted(lazy & set(sys.modules))
-        for hook, args, kwargs in hooks["before_snapshot"]:
-            hook(*args, **kwargs)
+        snapshot()
         print(json.dumps({"at_init": at_init, "in_the_snapshot": sorted(lazy & set(sys.modules))}))
         """
     )

@@ -10,10 +10,14 @@ most of the cost of a first client.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
+from botocore.awsrequest import AWSRequest, AWSResponse
+from botocore.compat import HTTPHeaders
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -59,6 +63,41 @@ RETRYABLE_ERROR_CODES_TRANSACTIONS = frozenset({"TransactionInProgressException"
 def new_client() -> DynamoDBClient:
     """A plain botocore client: boto3 adds nothing used here but import time."""
     return cast("DynamoDBClient", botocore.session.get_session().create_client("dynamodb", config=CLIENT_CONFIG))
+
+
+@contextmanager
+def answered_in_process(client: DynamoDBClient, answers: Mapping[str, dict[str, Any]]) -> Iterator[None]:
+    """Within the block, every call of `client` is answered in process, by operation name (`GetItem`...), with
+    DynamoDB's JSON for a success, after botocore has validated, serialised and signed it: nothing is sent.
+
+    For a snapshot's priming (app.py): the work a first call does once (loading the operation's shapes, the
+    serialiser, the signer, the parser) is done before the snapshot, with no connection that a restore would find
+    dead and no item read or written. An operation not in `answers` raises KeyError.
+    """
+
+    def answer(request: AWSRequest, **_: Any) -> Any:  # an AWSResponse: botocore then sends nothing
+        target = request.headers["X-Amz-Target"]
+        operation = (target.decode() if isinstance(target, bytes) else target).rpartition(".")[2]
+        body = json.dumps(answers[operation]).encode()
+        headers = HTTPHeaders.from_dict({"Content-Type": "application/x-amz-json-1.0"})
+        return AWSResponse(request.url or "", 200, headers, _Raw(body))
+
+    events = client.meta.events
+    events.register_first("before-send.dynamodb", answer)
+    try:
+        yield
+    finally:
+        events.unregister("before-send.dynamodb", answer)
+
+
+class _Raw:
+    """An answered body, as botocore reads a response's (`raw.stream()`)."""
+
+    def __init__(self, body: bytes):
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
 
 
 class ConditionFailed(Exception):

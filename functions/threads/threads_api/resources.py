@@ -1,14 +1,16 @@
 """The composition root: what an execution environment makes once and then reuses.
 
-The DynamoDB client, the thread store, the key check and the idempotency records are each made on first use,
-after any SnapStart restore; so are the S3 client and the cleanup, which the cleanup function's entry point uses.
-`reset` drops them all (SnapStart's after-restore hook, and tests that switch DynamoDB). Nothing below this module
-imports it: each part is handed what it needs.
+The DynamoDB client, the thread store, the key check and the idempotency records are each made on first use; so
+are the S3 client and the cleanup, which the cleanup function's entry point uses. With SnapStart, the stores and
+their clients are made before the snapshot instead (`before_snapshot`) and kept across a restore, which renews
+only what may not be shared or kept (`after_restore`). `reset` drops them all (tests that switch DynamoDB).
+Nothing below this module imports it: each part is handed what it needs.
 """
 
 from __future__ import annotations
 
 import os
+import random
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -84,6 +86,35 @@ def cleanup() -> Cleanup:
     from .cleanup import Cleanup
 
     return Cleanup(dynamodb_client(), s3_client(), os.environ["MESSAGES_TABLE_NAME"], os.environ["CONTENT_BUCKET_NAME"])
+
+
+def before_snapshot() -> None:
+    """SnapStart, before the snapshot: make what a restored environment would otherwise make on its first
+    requests. botocore's session, the service models it loaded and the clients made from them are safe to keep:
+    `after_restore` says what is renewed."""
+    thread_store()
+    authenticator()
+    message_store()
+    s3_client()
+
+
+def after_restore() -> None:
+    """SnapStart, in each environment restored from the snapshot, before its first request: renew what may not be
+    kept, and only that (a new client would cost the first request the client's making again). Kept: the clients,
+    the botocore session and its service models, and the credentials, which botocore refreshes itself before they
+    expire (a SnapStart function is handed refreshable ones, through Lambda's container credentials endpoint).
+    Thread and message ids need nothing: `secrets` draws each from the operating system when it is made."""
+    # botocore's retries wait a random share of their backoff, drawn from `random`: without a seed of their own,
+    # the environments restored from one snapshot would draw the same waits and retry a throttled table in step.
+    random.seed()
+    # A connection made before the snapshot is not guaranteed to work after a restore (AWS's SnapStart networking
+    # guidance). Priming sends nothing, so the pools are empty and this costs nothing; it keeps that true.
+    for made in (dynamodb_client, s3_client):
+        if made.cache_info().currsize:
+            made().close()
+    # The key check's answers are trusted for a time measured on a clock that a snapshot may have stood still in,
+    # for as long as it was stored: a key revoked since would keep working. None are cached then but priming's.
+    authenticator.cache_clear()
 
 
 def reset() -> None:
