@@ -17,7 +17,6 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.shared.json_encoder import Encoder
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
@@ -237,9 +236,13 @@ def _before_snapshot() -> None:
         logger.exception("priming failed")
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+@logger.inject_lambda_context(log_event=False)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    request_id = (event.get("requestContext") or {}).get("requestId") or context.aws_request_id
+    gateway_request_id = (event.get("requestContext") or {}).get("requestId")
+    # Every log line's correlation_id: set from the event here, rather than by a JMESPath expression that the
+    # Logger would evaluate on each request (its correlation_id_path).
+    logger.set_correlation_id(gateway_request_id)
+    request_id = gateway_request_id or context.aws_request_id
     try:
         try:
             project = _caller_project(event)
