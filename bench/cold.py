@@ -47,9 +47,12 @@ if VARIANT == "ours-stages":
     import aws_lambda_powertools  # noqa: F401
 
     mark("import aws_lambda_powertools (Logger)")
-    import aws_lambda_powertools.event_handler  # noqa: F401
+    import threads_api  # noqa: F401  (as app does first: Powertools' packages load their re-exports on first use)
 
-    mark("import aws_lambda_powertools.event_handler")
+    mark("import threads_api (Powertools' package re-exports made lazy)")
+    import aws_lambda_powertools.event_handler.api_gateway  # noqa: F401
+
+    mark("import aws_lambda_powertools.event_handler.api_gateway (the resolver)")
     from pydantic import BaseModel  # noqa: F401
 
     mark("from pydantic import BaseModel (its machinery, imported lazily)")

@@ -53,6 +53,17 @@ def test_quick_bench_writes_results_report_and_chart(tmp_path):
     assert "## Cold start" in report
     assert_png((tmp_path / "chart.png").read_bytes())
 
+    # A SnapStart restore, played with the hooks the entry point registers (the floor registers none).
+    restore = results["restore"]
+    assert restore["ours"]["hooks"] == {"before_snapshot": 1, "after_restore": 1}
+    assert restore["floor"]["hooks"] == {"before_snapshot": 0, "after_restore": 0}
+    for variant in ("ours", "floor"):
+        assert 0 < restore[variant]["first_ms"]["median"], variant
+    assert restore["ours"]["before_snapshot_ms"]["median"] > restore["ours"]["first_ms"]["median"]
+    assert set(results["goals"]) == {"cold_start", "warm_modify", "restore"}
+    assert all(isinstance(goal["met"], bool) for goal in results["goals"].values())
+    assert "## A SnapStart restore" in report and "| first modify after a SnapStart restore |" in report
+
     # The message routes: each warm operation beside its floor, and the calls each makes.
     for variant in ("ours", "floor"):
         operations = results["warm"][variant]["operations"]
