@@ -39,7 +39,7 @@ Item = dict[str, AttributeValue]
 #
 # Every request is built here from values already validated, and DynamoDB checks each parameter again: botocore's
 # own check of each one against the service model (parameter_validation, which botocore's documentation allows
-# turning off for performance) was about a tenth of a warm modify's time inside botocore (make bench).
+# turning off for performance) was about an eighth of a warm modify's time inside botocore (make bench).
 CLIENT_CONFIG = Config(
     connect_timeout=0.5,
     read_timeout=1,
