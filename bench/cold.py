@@ -1,6 +1,6 @@
 """One cold start, in a fresh process: import a Lambda entry point and serve one modify event.
 
-    <runtime venv python> bench/cold.py ours|floor|ours-stages|floor-stages EVENT_FILE
+    <runtime venv python> bench/cold.py ours|floor|ours-stages|floor-stages|ours-restore|floor-restore EVENT_FILE
 
 Run by `bench.run` with the function's code on PYTHONPATH (as /var/task is in Lambda) and a Lambda-like
 environment. DynamoDB is answered by `canned` at the HTTP layer, installed on the handler's own client after the

@@ -7,7 +7,8 @@ modify, create and retrieve; a message's create and retrieve; list pages of 20 a
 (a list page fewer) through the entry point with a real API Gateway v2 event, in interleaved blocks, after a
 warm-up; every call's wall time (`perf_counter_ns`) and CPU time (`process_time_ns`) is kept. Then, on
 fewer calls: the share of a modify spent inside botocore, a cProfile of modify by package, and, for the function,
-the key check alone and a modify whose key is looked up every time (`API_KEY_CACHE_SECONDS=0`).
+the key check alone and a modify whose key is looked up every time (`API_KEY_CACHE_SECONDS=0`); for the floor, its
+modify with botocore's parameter validation off, as the function's client has it.
 """
 
 import cProfile
@@ -190,6 +191,21 @@ def key_check(calls: int) -> dict:
     return {"cached_key_check_ns": (time.perf_counter_ns() - started) // calls}
 
 
+def unvalidated_floor_modify(calls: int) -> dict:
+    """The floor's modify with botocore's parameter validation off, as the function's client has it: the floor
+    keeps botocore's defaults, this is how much of the difference that one setting is."""
+    import boto3
+    from botocore.config import Config
+
+    floor.client = boto3.client("dynamodb", config=Config(parameter_validation=False))
+    canned.install(floor.client)
+    wall: list[int] = []
+    cpu: list[int] = []
+    timed(EVENTS["modify"], max(50, calls // 10), [], [])
+    timed(EVENTS["modify"], calls, wall, cpu)
+    return {"wall_ns": wall, "cpu_ns": cpu}
+
+
 def uncached_modify(calls: int) -> dict:
     os.environ["API_KEY_CACHE_SECONDS"] = "0"
     resources.reset()
@@ -208,5 +224,7 @@ result["profile"] = profile(few)
 if VARIANT == "ours":
     result.update(key_check(few * 10))
     result["modify_uncached_key"] = uncached_modify(CALLS)
+else:
+    result["modify_unvalidated"] = unvalidated_floor_modify(CALLS)
 with open(OUT, "w", encoding="utf-8") as file:
     json.dump(result, file)

@@ -23,21 +23,36 @@ POWERTOOLS_PACKAGES = ("aws_lambda_powertools.event_handler", "aws_lambda_powert
 
 
 def defer(*names: str) -> None:
-    """Put each package in `sys.modules` with its re-exports loaded on first use; one already imported stays."""
+    """Put each package in `sys.modules` with its re-exports loaded on first use. One already imported stays as it
+    is, and so does one that cannot be read as expected: it is then imported as usual, all at once."""
     for name in names:
         if name in sys.modules:
             continue
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.loader is None or spec.origin is None or spec.submodule_search_locations is None:
-            continue  # not an ordinary package: import it as it is
-        package = importlib.util.module_from_spec(spec)
-        with open(spec.origin, encoding="utf-8") as source:
-            exports = _reexports(name, source.read())
-        package.__getattr__ = _Loader(package, exports)  # type: ignore[method-assign]
-        sys.modules[name] = package
-        parent, _, child = name.rpartition(".")
-        if parent:
-            setattr(sys.modules[parent], child, package)
+        try:
+            _defer(name)
+        except Exception:  # the package as it is: slower to import, the same to use
+            sys.modules.pop(name, None)
+
+
+def _defer(name: str) -> None:
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        return  # not an ordinary package
+    if spec.origin is None or not spec.origin.endswith(".py"):
+        return  # no source to read its re-exports from
+    with open(spec.origin, encoding="utf-8") as source:
+        exports = _reexports(name, source.read())
+    package = importlib.util.module_from_spec(spec)
+    package.__getattr__ = _Loader(package, exports)  # type: ignore[method-assign]
+    sys.modules[name] = package
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, package)
+    for exported, (submodule, _) in exports.items():
+        if submodule.rpartition(".")[2] == exported:
+            # A name that is also its submodule's (data_classes' `event_source`): importing the submodule would
+            # bind the module to it, where the package's `__init__` binds the name it re-exports. Bound now.
+            getattr(package, exported)
 
 
 def _reexports(package: str, source: str) -> dict[str, tuple[str, str]]:

@@ -89,9 +89,9 @@ def cleanup() -> Cleanup:
 
 
 def before_snapshot() -> None:
-    """SnapStart, before the snapshot: make what a restored environment would otherwise make on its first
-    requests. botocore's session, the service models it loaded and the clients made from them are safe to keep:
-    `after_restore` says what is renewed."""
+    """SnapStart, before the snapshot: make the stores and their clients, which a restored environment would
+    otherwise make on its first requests. botocore's session, the service models it loaded and the clients made
+    from them are safe to keep: `after_restore` says what is renewed."""
     thread_store()
     authenticator()
     message_store()
@@ -101,9 +101,9 @@ def before_snapshot() -> None:
 def after_restore() -> None:
     """SnapStart, in each environment restored from the snapshot, before its first request: renew what may not be
     kept, and only that (a new client would cost the first request the client's making again). Kept: the clients,
-    the botocore session and its service models, and the credentials, which botocore refreshes itself before they
-    expire (a SnapStart function is handed refreshable ones, through Lambda's container credentials endpoint).
-    Thread and message ids need nothing: `secrets` draws each from the operating system when it is made."""
+    the botocore session and its service models, and the clients' credentials, which botocore renews itself
+    before they expire when they are refreshable ones. Thread and message ids need nothing: `secrets` draws each
+    from the operating system when it is made."""
     # botocore's retries wait a random share of their backoff, drawn from `random`: without a seed of their own,
     # the environments restored from one snapshot would draw the same waits and retry a throttled table in step.
     random.seed()
@@ -113,7 +113,7 @@ def after_restore() -> None:
         if made.cache_info().currsize:
             made().close()
     # The key check's answers are trusted for a time measured on a clock that a snapshot may have stood still in,
-    # for as long as it was stored: a key revoked since would keep working. None are cached then but priming's.
+    # for as long as it was stored: a key revoked since would keep working. Priming keeps none: this keeps it so.
     authenticator.cache_clear()
 
 
