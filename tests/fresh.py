@@ -2,7 +2,8 @@
 
 `run(script, *args, **variables)` runs `script` (dedented) in a child Python with the function's code (and bench/,
 for its canned DynamoDB) on the path, the names of its tables and bucket, a Region and fake credentials, each of
-which `variables` may override or add to; the script prints one JSON line last, which is returned.
+which `variables` may override or add to; the script prints one JSON line last, which is returned. It starts with
+`json` and `sys` imported and `Context`, a Lambda context for the entry point.
 """
 
 from __future__ import annotations
@@ -16,6 +17,18 @@ import textwrap
 from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+PREAMBLE = textwrap.dedent(
+    """
+    import json, sys
+
+    class Context:
+        function_name = "ThreadsFunction"
+        memory_limit_in_mb = 512
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ThreadsFunction"
+        aws_request_id = "00000000-0000-4000-8000-000000000000"
+    """
+)
 
 
 def run(script: str, *args: str, **variables: str) -> Any:
@@ -32,7 +45,7 @@ def run(script: str, *args: str, **variables: str) -> Any:
         **variables,
     }
     result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script), *args],
+        [sys.executable, "-c", PREAMBLE + textwrap.dedent(script), *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

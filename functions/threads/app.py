@@ -64,17 +64,6 @@ app.include_router(routes.router)
 app.include_router(message_routes.router)
 app.include_router(document.router)
 
-# SnapStart resumes many execution environments from one snapshot of this initialised module. Before the snapshot,
-# `_before_snapshot` does what each restored environment would otherwise do on its first requests; after each
-# restore, `resources.after_restore` renews what may not be kept (it says what, and why).
-try:
-    from snapshot_restore_py import register_after_restore, register_before_snapshot
-except ImportError:  # only the Lambda runtime has it; nothing is ever restored elsewhere
-    pass
-else:
-    register_before_snapshot(lambda: _before_snapshot())
-    register_after_restore(resources.after_restore)
-
 
 def _unavailable(failure: StorageUnavailable) -> ApiError:
     logger.warning("storage unavailable", reason=failure.reason)
@@ -200,36 +189,36 @@ class _PrimingContext:
     aws_request_id = "snapshot"
 
 
+def _priming_event(method: str, path: str, body: dict[str, Any] | None, secret: str) -> dict[str, Any]:
+    """A priming request as API Gateway sends one: an HTTP API's payload 2.0, as much as the resolver reads."""
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"authorization": f"Bearer {secret}", "content-type": "application/json"},
+        "requestContext": {"http": {"method": method, "path": path}, "requestId": "snapshot", "stage": "$default"},
+        "body": None if body is None else json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
 def prime() -> list[int]:
     """Serve the priming requests; their statuses. The key check, the routing, each route's validation (which
     Powertools builds on a route's first request), the models, and botocore's first GetItem and UpdateItem are
     then done, the key's answer dropped (the Logger is left out: it counts a restored environment's first request
     as its cold start)."""
-    client = resources.dynamodb_client()
     secret = keys.new_secret()
     statuses = []
-    with answered_in_process(client, _PRIMING_ANSWERS):
-        for method, path, body, _ in _PRIMING_REQUESTS:
-            event = {
-                "version": "2.0",
-                "routeKey": "$default",
-                "rawPath": path,
-                "rawQueryString": "",
-                "headers": {"authorization": f"Bearer {secret}", "content-type": "application/json"},
-                "requestContext": {
-                    "http": {"method": method, "path": path},
-                    "requestId": "snapshot",
-                    "stage": "$default",
-                },
-                "body": None if body is None else json.dumps(body),
-                "isBase64Encoded": False,
-            }
-            try:
+    try:
+        with answered_in_process(resources.dynamodb_client(), _PRIMING_ANSWERS):
+            for method, path, body, _ in _PRIMING_REQUESTS:
+                event = _priming_event(method, path, body, secret)
                 app.context["project"] = _caller_project(event)
                 answered = app.resolve(as_json_text_event(event), cast("LambdaContext", _PrimingContext()))
-            finally:
-                resources.authenticator.cache_clear()  # the made-up key is never kept, whatever happens
-            statuses.append(answered["statusCode"])
+                statuses.append(answered["statusCode"])
+    finally:
+        resources.authenticator.cache_clear()  # the made-up key is never kept, whatever happens
     return statuses
 
 
@@ -243,6 +232,18 @@ def _before_snapshot() -> None:
     else:
         if statuses != PRIMED_STATUSES:  # a route now answers otherwise: a 500 here is a request that failed
             logger.warning("priming answered otherwise", statuses=statuses, expected=PRIMED_STATUSES)
+
+
+# SnapStart resumes many execution environments from one snapshot of this initialised module. Before the snapshot,
+# `_before_snapshot` does what each restored environment would otherwise do on its first requests; after each
+# restore, `resources.after_restore` renews what may not be kept (it says what, and why).
+try:
+    from snapshot_restore_py import register_after_restore, register_before_snapshot
+except ImportError:  # only the Lambda runtime has it; nothing is ever restored elsewhere
+    pass
+else:
+    register_before_snapshot(_before_snapshot)
+    register_after_restore(resources.after_restore)
 
 
 @logger.inject_lambda_context(log_event=False)

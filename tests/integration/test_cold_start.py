@@ -15,8 +15,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 COLD = textwrap.dedent(
     """
-    import json, sys
-
     import app
     from threads_api import resources
     import canned
@@ -24,12 +22,6 @@ COLD = textwrap.dedent(
     canned.install(resources.dynamodb_client())
     with open(sys.argv[1], encoding="utf-8") as file:
         event = json.load(file)
-
-    class Context:
-        function_name = "ThreadsFunction"
-        memory_limit_in_mb = 512
-        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ThreadsFunction"
-        aws_request_id = "00000000-0000-4000-8000-000000000000"
 
     status = app.lambda_handler(event, Context())["statusCode"]
     """

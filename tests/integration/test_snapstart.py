@@ -8,16 +8,13 @@ Python with a stand-in module that records the hooks `app` registers, then plays
 
 from __future__ import annotations
 
-import pathlib
 import textwrap
 
 from tests import fresh
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
 RUNTIME = textwrap.dedent(
     """
-    import json, sys, types
+    import types
 
     hooks = {"before_snapshot": [], "after_restore": []}
     runtime = types.ModuleType("snapshot_restore_py")
@@ -80,7 +77,6 @@ def test_priming_serves_every_route_once_and_sends_nothing():
     # DynamoDB is a closed port here: a request sent would fail (a 503), not answer.
     found = run(
         """
-        import os
         from threads_api import resources
 
         resources.before_snapshot()
@@ -143,12 +139,6 @@ def test_a_restored_environment_answers_its_first_modify_as_a_cold_one_does():
         with open("events/modify-metadata.json", encoding="utf-8") as file:
             event = json.load(file)
 
-        class Context:
-            function_name = "ThreadsFunction"
-            memory_limit_in_mb = 512
-            invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ThreadsFunction"
-            aws_request_id = "00000000-0000-4000-8000-000000000000"
-
         response = app.lambda_handler(event, Context())
         answer = {{"status": response["statusCode"], "body": json.loads(response["body"])}}
         print(json.dumps({{**answer, "etag": response["headers"]["ETag"]}}))
@@ -157,3 +147,28 @@ def test_a_restored_environment_answers_its_first_modify_as_a_cold_one_does():
     restored = run(script.format(prepare="snapshot(); restore()"))
     assert cold["status"] == 200 and cold["body"]["object"] == "thread"
     assert restored == cold
+
+
+def test_preparing_the_snapshot_never_fails_it_and_logs_what_went_otherwise():
+    # A failure before the snapshot must not fail the version's publishing: each first request does the rest. A
+    # route that primes to another status than expected (a 500 among them) is logged.
+    found = run(
+        """
+        import io
+        from threads_api import resources
+
+        logged = io.StringIO()
+        app.logger.registered_handler.setStream(logged)
+
+        def broken():
+            raise RuntimeError("no client")
+
+        made, resources.before_snapshot = resources.before_snapshot, broken
+        snapshot()
+        resources.before_snapshot = made
+        app.PRIMED_STATUSES = [200]
+        snapshot()
+        print(json.dumps({"logged": [json.loads(line)["message"] for line in logged.getvalue().splitlines()]}))
+        """
+    )
+    assert found == {"logged": ["preparing the snapshot failed", "priming answered otherwise"]}

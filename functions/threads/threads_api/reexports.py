@@ -2,7 +2,7 @@
 
 Powertools' `event_handler` package imports every resolver it offers (AppSync, which imports asyncio, Bedrock
 agents, VPC Lattice...), and its `utilities.data_classes` package a class for every kind of Lambda event (dozens
-of dataclasses). The function uses one resolver and one event class: the rest was about a tenth of a cold start
+of dataclasses). The function uses one resolver and one event class: the rest was about 30 ms of a cold start
 (`make bench`). `defer` imports such a package without running its `__init__`: each name it re-exports is loaded
 from the submodule it comes from when something first asks for it (PEP 562's module `__getattr__`), a submodule is
 imported as usual, and anything else runs the package's own `__init__` in full first, so every name the package
@@ -84,14 +84,13 @@ class _Loader:
         if name in self._exports:
             submodule, attribute = self._exports[name]
             value = getattr(importlib.import_module(submodule), attribute)
-        elif name.startswith("__") and name != "__all__":
+            setattr(package, name, value)
+            return value
+        if name.startswith("__") and name != "__all__":
             raise AttributeError(name)  # probes of special names (copy, inspect...) load nothing
-        elif importlib.util.find_spec(f"{package.__name__}.{name}") is not None:
+        if importlib.util.find_spec(f"{package.__name__}.{name}") is not None:
             return importlib.import_module(f"{package.__name__}.{name}")  # which binds it on the package
-        else:
-            return self._complete(name)
-        setattr(package, name, value)
-        return value
+        return self._complete(name)
 
     def _complete(self, name: str) -> Any:
         """Run the package's own `__init__`, once: the package then holds all it offers, and needs no loader."""

@@ -90,10 +90,10 @@ def cleanup() -> Cleanup:
 
 def before_snapshot() -> None:
     """SnapStart, before the snapshot: make the stores and their clients, which a restored environment would
-    otherwise make on its first requests. botocore's session, the service models it loaded and the clients made
-    from them are safe to keep: `after_restore` says what is renewed."""
+    otherwise make on its first requests (the key check, which holds answers, is made anew after each restore).
+    botocore's session, the service models it loaded and the clients made from them are safe to keep:
+    `after_restore` says what is renewed."""
     thread_store()
-    authenticator()
     message_store()
     s3_client()
 
